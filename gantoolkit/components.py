@@ -1,0 +1,182 @@
+"""The contracts of the component kinds. Plugins subclass these; the core only ever talks to these methods.
+
+Shapes: a generator body maps B×`generator_input_dim` to B×`data shape`; a discriminator body maps
+B×`discriminator_input_shape` to penultimate features B×F (`features`) and those to raw scores B (`head`),
+never through a sigmoid: the loss decides what a score means.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from gantoolkit.data import DataInfo
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What an architecture must build for."""
+
+    data: DataInfo
+    latent_dim: int
+    generator_input_dim: int
+    discriminator_input_shape: tuple[int, ...]
+    critic_batchnorm: bool = True
+
+
+class Architecture(ABC):
+    """Builds a generator body and a discriminator body for a `ModelSpec`."""
+
+    def check(self, data: DataInfo) -> None:  # noqa: B027 - optional override
+        """Raise `ConfigError` (with a fix) when this architecture cannot model `data`."""
+
+    @abstractmethod
+    def build(self, spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+        """Return (generator body, discriminator body). The discriminator has `features`, `head`, `feature_dim`."""
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer by name, with its learning rate and extra keyword arguments."""
+
+    name: str = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] | None = (0.5, 0.999)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PenaltyContext:
+    """What a loss may use to compute a penalty on the critic."""
+
+    critic: Callable[[torch.Tensor], torch.Tensor]
+    real: torch.Tensor
+    fake: torch.Tensor
+    generator: torch.Generator
+    critic_step: int
+
+
+class Loss(ABC):
+    """An adversarial objective and the optimisation recipe that goes with it."""
+
+    #: critic steps per generator step recommended by this loss
+    n_critic: int = 1
+    #: whether the critic may use BatchNorm (a per-sample gradient penalty forbids it)
+    critic_batchnorm: bool = True
+
+    def optimizer(self) -> OptimizerSpec:
+        """The recommended optimizer for both networks (users may override it)."""
+        return OptimizerSpec()
+
+    @abstractmethod
+    def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        """Scalar loss the critic minimises."""
+
+    @abstractmethod
+    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        """Scalar loss the generator minimises."""
+
+    def penalty(self, ctx: PenaltyContext) -> torch.Tensor | None:
+        """An extra critic term that needs the critic itself (e.g. a gradient penalty); None for none."""
+        return None
+
+    def after_discriminator_step(self, critic: nn.Module) -> None:  # noqa: B027 - optional override
+        """Called after every critic optimizer step (e.g. weight clipping)."""
+
+
+class Conditioning:
+    """How a class label enters the generator and the discriminator (every method has a default)."""
+
+    #: whether this scheme needs a labelled dataset
+    requires_labels: bool = True
+
+    def __init__(self) -> None:
+        self.num_classes = 0
+
+    def setup(self, data: DataInfo) -> None:
+        """Bind to the dataset (called once, before any model is built)."""
+        self.num_classes = data.num_classes
+
+    @property
+    def generator_extra_dim(self) -> int:
+        """Width of the vector concatenated to z."""
+        return 0
+
+    @property
+    def discriminator_extra_channels(self) -> int:
+        """Channels (images) or features (vectors) appended to the discriminator's input."""
+        return 0
+
+    def generator_vector(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """B×generator_extra_dim, or None."""
+        return None
+
+    def discriminator_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The discriminator's input for data `x` with `labels`."""
+        return x
+
+    def critic_module(self, feature_dim: int) -> nn.Module | None:
+        """Parameters this scheme adds to the critic (trained with it), or None."""
+        return None
+
+    def score(
+        self, head_scores: torch.Tensor, features: torch.Tensor, labels: torch.Tensor | None, module: nn.Module | None
+    ) -> torch.Tensor:
+        """The final critic score from the body's head score and features."""
+        return head_scores
+
+    def sample_labels(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
+        """Labels to generate with: uniform over the classes, or None when unconditional."""
+        import torch
+
+        if not self.requires_labels or self.num_classes == 0:
+            return None
+        return torch.randint(self.num_classes, (n,), generator=generator, device=device)
+
+
+@dataclass
+class ControllerContext:
+    """What a training-time controller sees in one discriminator or generator step."""
+
+    fake: torch.Tensor
+    fake_features: torch.Tensor
+    codes: torch.Tensor | None
+    fake_labels: torch.Tensor | None
+    module: nn.Module | None
+    real: torch.Tensor | None = None
+    real_features: torch.Tensor | None = None
+    real_labels: torch.Tensor | None = None
+
+
+class TrainingController:
+    """A regularizer applied while training: L_new = L_original + reg (e.g. InfoGAN).
+
+    It may add codes to the generator's input and its own module to the critic (trained with the critic's
+    optimizer and saved with it).
+    """
+
+    def setup(self, data: DataInfo, latent_dim: int) -> None:
+        """Bind to the dataset and latent size before models are built."""
+
+    @property
+    def code_dim(self) -> int:
+        """Width of the codes concatenated to the generator's input."""
+        return 0
+
+    def sample_codes(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
+        return None
+
+    def critic_module(self, feature_dim: int) -> nn.Module | None:
+        return None
+
+    def discriminator_term(self, ctx: ControllerContext) -> torch.Tensor | None:
+        return None
+
+    def generator_term(self, ctx: ControllerContext) -> torch.Tensor | None:
+        return None

@@ -1,0 +1,172 @@
+"""The run configuration: one dataclass, built from defaults < preset or TOML file < command-line flags.
+
+It is saved as JSON in every checkpoint, so a run can be rebuilt (and resumed) from the checkpoint alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+
+from gantoolkit.errors import ConfigError, did_you_mean
+from gantoolkit.options import coerce
+
+COMPONENT_FIELDS = ("arch", "loss", "cond", "data")
+
+
+@dataclass
+class Choice:
+    """A component by name, with its options."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "options": dict(self.options)}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run."""
+
+    arch: Choice = field(default_factory=lambda: Choice("dcgan"))
+    loss: Choice = field(default_factory=lambda: Choice("bce"))
+    cond: Choice = field(default_factory=lambda: Choice("none"))
+    data: Choice = field(default_factory=lambda: Choice("digits"))
+    controllers: list[Choice] = field(default_factory=list)
+    latent_dim: int = 100
+    image_size: int | None = None
+    batch_size: int = 64
+    steps: int = 2000
+    n_critic: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    ema: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | None = None
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 50
+    keep_checkpoints: int = 3
+    data_root: str = "data"
+    download: bool = False
+    on_bad_image: Literal["error", "skip"] = "error"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Choice):
+                value = value.to_json()
+            elif f.name == "controllers":
+                value = [c.to_json() for c in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> RunConfig:
+        return apply_layer(cls(), raw, "checkpoint config")
+
+    def validate(self) -> RunConfig:
+        """Raise ConfigError for values no run can use."""
+        positive = ["latent_dim", "batch_size", "steps", "sample_every", "checkpoint_every", "log_every"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            raise ConfigError(f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}")
+        if self.image_size is not None and self.image_size < 1:
+            raise ConfigError(f"--image-size must be positive, got {self.image_size}")
+        if self.n_critic is not None and self.n_critic < 1:
+            raise ConfigError(f"--n-critic must be at least 1, got {self.n_critic}")
+        for name in ("lr", "lr_g", "lr_d"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"--{_flag(name)} must be positive, got {value}")
+        if self.betas is not None and not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"--betas must lie in [0, 1), got {','.join(map(str, self.betas))}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"--ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be zero or positive, got {self.seed}")
+        return self
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+FIELD_TYPES: dict[str, Any] = typing.get_type_hints(RunConfig)
+FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
+ALIASES = {"architecture": "arch", "conditioning": "cond", "dataset": "data", "controller": "controllers"}
+
+
+def parse_choice(value: Any, where: str) -> Choice:
+    """`"dcgan"`, or a table `{name = "dcgan", ngf = 32}` / `{name = ..., options = {...}}`."""
+    if isinstance(value, Choice):
+        return Choice(value.name, dict(value.options))
+    if isinstance(value, str):
+        if not value.strip():
+            raise ConfigError(f"{where} needs a name")
+        return Choice(value.strip())
+    if isinstance(value, dict):
+        table = dict(value)
+        name = table.pop("name", None)
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where} needs a `name`", f'for example {where} = {{ name = "dcgan" }}')
+        options = table.pop("options", {})
+        if not isinstance(options, dict):
+            raise ConfigError(f"{where}.options must be a table")
+        return Choice(name.strip(), {**options, **table})
+    raise ConfigError(f"{where} must be a name or a table, got {value!r}")
+
+
+def apply_layer(base: RunConfig, layer: dict[str, Any], source: str) -> RunConfig:
+    """A copy of `base` with the values in `layer` applied. Options of a component whose name changes are
+    dropped (they belonged to the old component)."""
+    if not isinstance(layer, dict):
+        raise ConfigError(f"{source} must be a table of settings")
+    config = dataclasses.replace(base)
+    for raw_key, value in layer.items():
+        key = ALIASES.get(str(raw_key).replace("-", "_"), str(raw_key).replace("-", "_"))
+        if key not in FIELD_TYPES:
+            raise ConfigError(f"{source}: unknown setting {raw_key!r}", did_you_mean(str(raw_key), FIELDS))
+        if key in COMPONENT_FIELDS:
+            choice = parse_choice(value, key)
+            old = getattr(config, key)
+            if choice.name == old.name:
+                choice = Choice(choice.name, {**old.options, **choice.options})
+            setattr(config, key, choice)
+        elif key == "controllers":
+            items = value if isinstance(value, list) else [value]
+            config.controllers = [parse_choice(v, "controller") for v in items]
+        else:
+            setattr(config, key, coerce(value, FIELD_TYPES[key], f"{source}: {_flag(key)}"))
+    return config
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None

@@ -1,0 +1,203 @@
+"""The registry: every named component of every kind, who registered it, and how to build it."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gantoolkit.errors import ConfigError, PluginError, UnknownComponentError, did_you_mean
+from gantoolkit.hookspecs import KIND_ALIASES, KIND_HOOKS
+from gantoolkit.options import OptionInfo, bind_options, option_schema
+from gantoolkit.plugins import PluginHost, PluginRecord
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
+
+#: how each kind is called in messages
+KIND_LABELS = {
+    "architecture": "architecture",
+    "loss": "loss",
+    "conditioning": "conditioning",
+    "controller": "controller",
+    "dataset": "dataset",
+    "metric": "metric",
+    "config": "config",
+    "command": "command",
+}
+
+
+@dataclass
+class ComponentSpec:
+    """One registered name."""
+
+    kind: str
+    name: str
+    factory: Any
+    summary: str = ""
+    argument: str | None = None
+    plugin: str = ""
+    distribution: str | None = None
+    version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Any:
+        """The factory itself (imported now if it was registered as "module:attribute")."""
+        if isinstance(self.factory, str):
+            module_name, _, attr = self.factory.partition(":")
+            try:
+                target: Any = importlib.import_module(module_name)
+                for part in attr.split("."):
+                    target = getattr(target, part)
+            except Exception as e:
+                raise PluginError(
+                    f"{self.kind} {self.name!r} from plugin {self.plugin!r} cannot be imported: {e}",
+                    "reinstall that plugin or disable it with GANTOOL_DISABLE_PLUGINS",
+                ) from e
+            self.factory = target
+        return self.factory
+
+    def options(self) -> dict[str, OptionInfo]:
+        factory = self.load()
+        return option_schema(factory) if callable(factory) else {}
+
+    def bind(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`options` checked against the factory's signature and converted to the declared types."""
+        return bind_options(self.load(), dict(options or {}), f"{self.kind} {self.name!r}")
+
+    def create(self, options: dict[str, Any] | None = None) -> Any:
+        return self.load()(**self.bind(options))
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "plugin": self.plugin, "distribution": self.distribution, "version": self.version}
+
+
+class Registry:
+    """Names of every kind, gathered from every loaded plugin's hooks, each hook call isolated."""
+
+    def __init__(self, host: PluginHost) -> None:
+        self.host = host
+        self.specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KIND_HOOKS}
+        self.clashes: dict[tuple[str, str], list[ComponentSpec]] = {}
+        for kind, hook_name in KIND_HOOKS.items():
+            self._collect(kind, hook_name)
+
+    @classmethod
+    def load(cls) -> Registry:
+        return cls(PluginHost().load())
+
+    # -- building -------------------------------------------------------------------------------------------
+
+    def _collect(self, kind: str, hook_name: str) -> None:
+        for impl in getattr(self.host.pm.hook, hook_name).get_hookimpls():
+            record = self.host.records.get(impl.plugin_name) or PluginRecord(impl.plugin_name, None, None, "?")
+            try:
+                impl.function(register=self._registrar(kind, record))
+            except PluginError:
+                raise
+            except Exception as e:
+                self.host.fail(record, f"{hook_name} raised {type(e).__name__}: {e}")
+
+    def _registrar(self, kind: str, record: PluginRecord) -> Callable[..., None]:
+        def register(
+            name: str, factory: Any, summary: str = "", argument: str | None = None, **extra: Any
+        ) -> None:
+            if not isinstance(name, str) or not NAME_PATTERN.match(name):
+                self.host.fail(record, f"registered an invalid {kind} name {name!r}")
+                return
+            spec = ComponentSpec(
+                kind, name, factory, summary.strip().splitlines()[0] if summary.strip() else "", argument,
+                record.name, record.distribution, record.version, extra,
+            )
+            self._add(spec, record)
+
+        return register
+
+    def _add(self, spec: ComponentSpec, record: PluginRecord) -> None:
+        key = (spec.kind, spec.name)
+        if key in self.clashes:
+            self.clashes[key].append(spec)
+        elif spec.name in self.specs[spec.kind]:
+            first = self.specs[spec.kind].pop(spec.name)
+            self.clashes[key] = [first, spec]
+        else:
+            self.specs[spec.kind][spec.name] = spec
+            record.registered.append(key)
+            return
+        owners = " and ".join(_owner(s) for s in self.clashes[key])
+        self.host.fail(record, f"{spec.kind} name {spec.name!r} is registered by both {owners}")
+        first_record = self.host.records.get(self.clashes[key][0].plugin)
+        if first_record is not None and first_record is not record:
+            first_record.errors.append(f"{spec.kind} name {spec.name!r} is also registered by {_owner(spec)}")
+
+    # -- lookups ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def kind(kind: str) -> str:
+        """Normalise a kind name ("archs" -> "architecture")."""
+        try:
+            return KIND_ALIASES[kind.lower()]
+        except KeyError:
+            raise ConfigError(f"unknown component kind {kind!r}", did_you_mean(kind, KIND_ALIASES)) from None
+
+    def names(self, kind: str, pattern: str = "*") -> list[str]:
+        kind = self.kind(kind)
+        return sorted(n for n in self.specs[kind] if fnmatch.fnmatchcase(n, pattern))
+
+    def list(self, kind: str, pattern: str = "*") -> list[ComponentSpec]:
+        kind = self.kind(kind)
+        return [self.specs[kind][n] for n in self.names(kind, pattern)]
+
+    def get(self, kind: str, name: str) -> tuple[ComponentSpec, str | None]:
+        """The spec for `name` and, for `base:argument` names, the argument."""
+        kind = self.kind(kind)
+        specs = self.specs[kind]
+        if name in specs and not specs[name].argument:
+            return specs[name], None
+        base, sep, argument = name.partition(":")
+        if sep and base in specs and specs[base].argument:
+            return specs[base], argument
+        for key in ((kind, name), (kind, base)):
+            if key in self.clashes:
+                owners = " and ".join(_owner(s) for s in self.clashes[key])
+                raise PluginError(
+                    f"{kind} {key[1]!r} is registered by both {owners}",
+                    "uninstall one, or skip one with GANTOOL_DISABLE_PLUGINS=NAME",
+                )
+        if base in specs and sep:
+            raise UnknownComponentError(f"{kind} {base!r} takes no argument, got {name!r}", f"use --data {base}")
+        if base in specs and specs[base].argument:
+            raise UnknownComponentError(
+                f"{kind} {name!r} needs an argument", f"use {name}:{specs[base].argument}"
+            )
+        choices = [s.name + (f":{s.argument}" if s.argument else "") for s in specs.values()]
+        raise UnknownComponentError(f"unknown {KIND_LABELS[kind]} {name!r}", did_you_mean(name, choices))
+
+    def create(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+        """Build a component by name. (Datasets take their `:argument` through `DataRequest`, see `get`.)"""
+        spec, _ = self.get(kind, name)
+        return spec.create(options)
+
+
+def _owner(spec: ComponentSpec) -> str:
+    dist = f" (distribution {spec.distribution})" if spec.distribution else ""
+    return f"plugin {spec.plugin!r}{dist}"
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry.load()
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the registry so the next `get_registry()` loads plugins again (tests, after installs)."""
+    global _REGISTRY
+    _REGISTRY = None

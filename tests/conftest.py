@@ -1,0 +1,53 @@
+"""Shared fixtures: hermetic plugin loading, tiny configurations, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Only the built-ins unless a test installs plugins itself: the suite must not depend on what is installed.
+os.environ.setdefault("GANTOOL_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+#: a DCGAN small enough to train a few steps in well under a second
+TINY_DCGAN = ["--arch", "dcgan", "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--batch-size", "16",
+              "--latent-dim", "16"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch):
+    """Each test sees a registry built from the current environment."""
+    from gantoolkit.registry import reset_registry
+
+    monkeypatch.setenv("GANTOOL_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.delenv("GANTOOL_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("GANTOOL_DISABLE_PLUGINS", raising=False)
+    reset_registry()
+    yield
+    reset_registry()
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Run `gantool ARGS...` in-process with Typer's CliRunner, in a temporary working directory."""
+    from typer.testing import CliRunner
+
+    from gantoolkit.cli import build_app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(build_app(), [str(a) for a in args])
+
+    return run
+
+
+@pytest.fixture
+def tiny_run(cli, tmp_path) -> Path:
+    """A finished 6-step conditional run on digits (8x8) with a checkpoint every 3 steps."""
+    result = cli("train", *TINY_DCGAN, "--loss", "bce", "--cond", "onehot", "--image-size", "8", "--steps", "6",
+                 "--checkpoint-every", "3", "--sample-every", "3", "--log-every", "3", "--out", "run")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "run"

@@ -1,0 +1,154 @@
+"""The registry and plugin host: listing, lookup, options, did-you-mean, clashes and broken plugins."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import gantoolkit
+from gantoolkit.errors import ConfigError, PluginError, UnknownComponentError
+from gantoolkit.plugins import PluginHost, PluginRecord
+from gantoolkit.registry import Registry
+
+BUILTINS = {
+    "architecture": {"mlp", "dcgan"},
+    "loss": {"bce", "wgan", "wgan-gp"},
+    "conditioning": {"none", "onehot"},
+    "dataset": {"digits", "folder", "mnist", "fashion-mnist", "cifar10", "toy", "fake"},
+}
+
+
+def registry_with(*modules: types.ModuleType) -> Registry:
+    """The built-ins plus extra in-memory plugin modules, each recorded like an entry point."""
+    host = PluginHost()
+    host.load_builtins()
+    for module in modules:
+        host.register_module(module, PluginRecord(module.__name__, f"dist-{module.__name__}", "1.0", module.__name__))
+    return Registry(host)
+
+
+def plugin(name: str, **hooks) -> types.ModuleType:
+    module = types.ModuleType(name)
+    for hook_name, fn in hooks.items():
+        setattr(module, hook_name, gantoolkit.hookimpl(fn))
+    return module
+
+
+def test_builtins_register_through_hooks():
+    registry = Registry.load()
+    for kind, names in BUILTINS.items():
+        assert names <= set(registry.names(kind)), kind
+    spec, _ = registry.get("loss", "wgan-gp")
+    assert spec.distribution == "gantoolkit"
+    assert spec.plugin == "gantoolkit.builtin.losses"
+    assert spec.summary
+
+
+def test_list_with_fnmatch_pattern_and_kind_aliases():
+    registry = Registry.load()
+    assert registry.names("losses", "wgan*") == ["wgan", "wgan-gp"]
+    assert registry.names("archs") == registry.names("architecture")
+    with pytest.raises(ConfigError, match="unknown component kind"):
+        registry.names("lossez")
+
+
+def test_unknown_name_suggests_closest():
+    registry = Registry.load()
+    with pytest.raises(UnknownComponentError) as err:
+        registry.get("loss", "wgan-gpp")
+    assert "wgan-gp" in str(err.value)
+
+
+def test_dataset_argument_is_split_off():
+    registry = Registry.load()
+    spec, argument = registry.get("dataset", "folder:/some/where")
+    assert spec.name == "folder" and argument == "/some/where"
+    with pytest.raises(UnknownComponentError, match="needs an argument"):
+        registry.get("dataset", "folder")
+    with pytest.raises(UnknownComponentError, match="takes no argument"):
+        registry.get("dataset", "digits:x")
+
+
+def test_create_binds_and_types_options():
+    registry = Registry.load()
+    loss = registry.create("loss", "bce", {"label_smoothing": "0.1", "generator_loss": "minimax"})
+    assert loss.real_target == pytest.approx(0.9) and loss.minimax
+    with pytest.raises(ConfigError, match="did you mean 'label_smoothing'"):
+        registry.create("loss", "bce", {"label_smoothin": "0.1"})
+    with pytest.raises(ConfigError, match="expects float"):
+        registry.create("loss", "bce", {"label_smoothing": "lots"})
+    with pytest.raises(ConfigError, match="must be one of"):
+        registry.create("loss", "bce", {"generator_loss": "maximin"})
+
+
+def test_third_party_plugin_registers_and_records_provenance():
+    def register_losses(register):
+        register("hinge-test", "gantoolkit.builtin.losses.bce:BCE", summary="a test loss")
+
+    registry = registry_with(plugin("thirdparty", register_losses=register_losses))
+    spec, _ = registry.get("loss", "hinge-test")
+    assert (spec.plugin, spec.distribution, spec.version) == ("thirdparty", "dist-thirdparty", "1.0")
+    assert ("loss", "hinge-test") in registry.host.records["thirdparty"].registered
+
+
+def test_hook_may_accept_fewer_arguments_and_raise_in_isolation():
+    def register_losses(register):
+        raise RuntimeError("boom")
+
+    def register_architectures(register):
+        register("tiny-arch", "gantoolkit.builtin.archs.mlp:MLP")
+
+    registry = registry_with(plugin("broken", register_losses=register_losses,
+                                    register_architectures=register_architectures))
+    assert "tiny-arch" in registry.names("architecture")
+    assert "bce" in registry.names("loss")  # the built-ins are untouched
+    assert any("RuntimeError: boom" in e for e in registry.host.records["broken"].errors)
+
+
+def test_clash_is_an_error_naming_both_plugins():
+    def register_losses(register):
+        register("bce", "gantoolkit.builtin.losses.bce:BCE")
+
+    registry = registry_with(plugin("copycat", register_losses=register_losses))
+    with pytest.raises(PluginError) as err:
+        registry.get("loss", "bce")
+    text = str(err.value)
+    assert "gantoolkit.builtin.losses" in text and "copycat" in text and "dist-copycat" in text
+    assert registry.host.records["copycat"].errors
+    assert "wgan" in registry.names("loss")  # other names keep working
+
+
+def test_strict_mode_turns_plugin_failures_into_errors(monkeypatch):
+    def register_losses(register):
+        raise RuntimeError("boom")
+
+    monkeypatch.setenv("GANTOOL_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="boom"):
+        registry_with(plugin("broken", register_losses=register_losses))
+
+
+def test_invalid_names_are_rejected():
+    def register_losses(register):
+        register("bad name!", "x:y")
+        register("", "x:y")
+
+    registry = registry_with(plugin("sloppy", register_losses=register_losses))
+    assert len(registry.host.records["sloppy"].errors) == 2
+    assert "bad name!" not in registry.names("loss")
+
+
+def test_lazy_factory_that_cannot_import_is_a_plugin_error():
+    def register_losses(register):
+        register("ghost", "gantoolkit_no_such_module:Loss")
+
+    registry = registry_with(plugin("ghostly", register_losses=register_losses))
+    with pytest.raises(PluginError, match="cannot be imported"):
+        registry.create("loss", "ghost")
+
+
+def test_options_schema_lists_types_and_defaults():
+    registry = Registry.load()
+    options = registry.get("architecture", "dcgan")[0].options()
+    assert options["ngf"].default == 64 and options["ngf"].annotation is int
+    assert "critic_norm" in options
