@@ -1,0 +1,45 @@
+"""Binary cross-entropy, computed on logits so that log(0) never happens."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from gantoolkit.components import Loss, OptimizerSpec
+from gantoolkit.errors import ConfigError
+
+
+class BCE(Loss):
+    """The original GAN loss.
+
+    generator_loss: "non-saturating" minimises −log D(G(z)) (strong gradients early on); "minimax" minimises
+    log(1 − D(G(z))), the form whose gradients vanish when the critic wins. label_smoothing: real targets become
+    1 − label_smoothing (one-sided smoothing, Salimans et al.).
+    """
+
+    n_critic = 1
+
+    def __init__(
+        self,
+        generator_loss: Literal["non-saturating", "minimax"] = "non-saturating",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        if not 0.0 <= label_smoothing < 0.5:
+            raise ConfigError(f"bce label_smoothing must lie in [0, 0.5), got {label_smoothing}")
+        self.minimax = generator_loss == "minimax"
+        self.real_target = 1.0 - label_smoothing
+
+    def optimizer(self) -> OptimizerSpec:
+        return OptimizerSpec("adam", 2e-4, (0.5, 0.999))
+
+    def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        real = F.binary_cross_entropy_with_logits(real_scores, torch.full_like(real_scores, self.real_target))
+        fake = F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores))
+        return real + fake
+
+    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        if self.minimax:
+            return -F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores))
+        return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))

@@ -1,0 +1,165 @@
+"""Composition: registry components -> a generator G(z, y, codes) and a critic D(x, y) ready to train or sample.
+
+The generator's input is [z | conditioning vector | controller codes]; the critic's input is the data with the
+conditioning's extra channels. Both wrappers hold the architecture's bodies, so their state dicts are the bodies'
+plus whatever parameters conditioning and controllers add to the critic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gantoolkit.components import Architecture, Conditioning, Loss, ModelSpec, TrainingController
+from gantoolkit.config import RunConfig
+from gantoolkit.data import DataInfo
+from gantoolkit.errors import ConfigError
+from gantoolkit.registry import Registry
+
+
+class Generator(nn.Module):
+    """G(z, labels, codes) -> data-space samples (images in [-1, 1], or vectors)."""
+
+    def __init__(self, body: nn.Module, conditioning: Conditioning, latent_dim: int, code_dim: int) -> None:
+        super().__init__()
+        self.body = body
+        self.conditioning = conditioning
+        self.latent_dim = latent_dim
+        self.code_dim = code_dim
+
+    def input_vector(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        parts = [z]
+        cond = self.conditioning.generator_vector(labels) if self.conditioning.generator_extra_dim else None
+        if cond is not None:
+            parts.append(cond.to(z.dtype))
+        if codes is not None:
+            parts.append(codes.to(z.dtype))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def forward(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.body(self.input_vector(z, labels, codes))
+
+
+class Critic(nn.Module):
+    """D(x, labels) -> raw scores (B,), with the penultimate features on request."""
+
+    def __init__(
+        self, body: nn.Module, conditioning: Conditioning, cond_module: nn.Module | None, controllers: nn.ModuleDict
+    ) -> None:
+        super().__init__()
+        self.body = body
+        self.conditioning = conditioning
+        self.cond_module = cond_module
+        self.controllers = controllers
+
+    def score_and_features(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body.features(self.conditioning.discriminator_input(x, labels))
+        return self.conditioning.score(self.body.head(h), h, labels, self.cond_module), h
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.score_and_features(x, labels)[0]
+
+
+@dataclass
+class GanModels:
+    """Everything built from a configuration, before any optimizer exists."""
+
+    config: RunConfig
+    data: DataInfo
+    generator: Generator
+    critic: Critic
+    loss: Loss
+    conditioning: Conditioning
+    controllers: dict[str, TrainingController]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def sample_inputs(
+        self, n: int, generator: torch.Generator, device: torch.device, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Latents, labels (given or drawn uniformly) and controller codes for n samples."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        if labels is None:
+            labels = self.conditioning.sample_labels(n, generator, device)
+        codes = self.sample_codes(n, generator, device)
+        return z, labels, codes
+
+    def sample_codes(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
+        parts = [c.sample_codes(n, generator, device) for c in self.controllers.values() if c.code_dim]
+        parts = [p for p in parts if p is not None]
+        return torch.cat(parts, dim=1) if parts else None
+
+
+def discriminator_input_shape(data: DataInfo, extra: int) -> tuple[int, ...]:
+    return (data.shape[0] + extra, *data.shape[1:])
+
+
+def build_models(config: RunConfig, data: DataInfo, registry: Registry) -> GanModels:
+    """Create every component named in `config` and compose the networks for `data`."""
+    provenance: dict[str, Any] = {}
+
+    def create(kind: str, key: str, choice: Any) -> Any:
+        spec, _ = registry.get(kind, choice.name)
+        provenance[key] = spec.provenance()
+        choice.options = spec.bind(choice.options)  # the saved config records typed values
+        return spec.create(choice.options)
+
+    arch: Architecture = create("architecture", "arch", config.arch)
+    loss: Loss = create("loss", "loss", config.loss)
+    cond: Conditioning = create("conditioning", "cond", config.cond)
+    _expect(arch, Architecture, "architecture", config.arch.name)
+    _expect(loss, Loss, "loss", config.loss.name)
+    _expect(cond, Conditioning, "conditioning", config.cond.name)
+    if cond.requires_labels and not data.labelled:
+        raise ConfigError(
+            f"conditioning {config.cond.name!r} needs labelled data, but {data.source!r} has no labels",
+            "use --cond none, or a dataset with classes (for a folder: one subfolder per class)",
+        )
+    cond.setup(data)
+    controllers: dict[str, TrainingController] = {}
+    for choice in config.controllers:
+        if choice.name in controllers:
+            raise ConfigError(f"controller {choice.name!r} is given twice")
+        controller = create("controller", f"controller:{choice.name}", choice)
+        if not isinstance(controller, TrainingController):
+            raise ConfigError(
+                f"controller {choice.name!r} edits trained generators; it cannot be used while training",
+                "see `gantool list controllers`",
+            )
+        controller.setup(data, config.latent_dim)
+        controllers[choice.name] = controller
+    arch.check(data)
+    code_dim = sum(c.code_dim for c in controllers.values())
+    spec = ModelSpec(
+        data=data,
+        latent_dim=config.latent_dim,
+        generator_input_dim=config.latent_dim + cond.generator_extra_dim + code_dim,
+        discriminator_input_shape=discriminator_input_shape(data, cond.discriminator_extra_channels),
+        critic_batchnorm=loss.critic_batchnorm,
+    )
+    g_body, d_body = arch.build(spec)
+    feature_dim = int(getattr(d_body, "feature_dim", 0))
+    controller_modules = nn.ModuleDict()
+    for name, controller in controllers.items():
+        module = controller.critic_module(feature_dim)
+        if module is not None:
+            controller_modules[name] = module
+    critic = Critic(d_body, cond, cond.critic_module(feature_dim), controller_modules)
+    generator = Generator(g_body, cond, config.latent_dim, code_dim)
+    return GanModels(config, data, generator, critic, loss, cond, controllers, provenance)
+
+
+def _expect(obj: Any, cls: type, kind: str, name: str) -> None:
+    if not isinstance(obj, cls):
+        raise ConfigError(
+            f"{kind} {name!r} built a {type(obj).__name__}, not a gantoolkit {cls.__name__}",
+            "its plugin breaks the contract; see the plugin guide",
+        )
