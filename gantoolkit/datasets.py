@@ -1,0 +1,33 @@
+"""Resolving `--data NAME[:ARGUMENT]` through the registry and loading it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gantoolkit.config import RunConfig
+from gantoolkit.data import DataRequest, Dataset, DataSource
+from gantoolkit.errors import DataError
+from gantoolkit.registry import Registry
+
+
+def load_dataset(config: RunConfig, registry: Registry) -> Dataset:
+    """The dataset a run configuration names, checked against the data-source contract."""
+    spec, argument = registry.get("dataset", config.data.name)
+    config.data.options = spec.bind(config.data.options)
+    source = spec.create(config.data.options)
+    if not isinstance(source, DataSource):
+        raise DataError(
+            f"dataset {config.data.name!r} is not a gantoolkit DataSource", "its plugin breaks the contract"
+        )
+    request = DataRequest(
+        argument=argument,
+        image_size=config.image_size,
+        data_root=Path(config.data_root).expanduser(),
+        download=config.download,
+        on_bad_image=config.on_bad_image,
+        seed=config.seed,
+    )
+    dataset = source.load(request)
+    if not isinstance(dataset, Dataset):
+        raise DataError(f"dataset {config.data.name!r} returned {type(dataset).__name__}, not a gantoolkit Dataset")
+    return dataset
