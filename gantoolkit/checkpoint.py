@@ -1,0 +1,250 @@
+"""Checkpoints: one safetensors file, tensors under clear prefixes, the run described in JSON metadata.
+
+Tensor prefixes: `generator.`, `critic.`, `ema.`, `optim.generator.`, `optim.critic.`, `rng.`.
+Metadata (string -> string): format, format_version, kind ("training" or "generator"), step, config, data,
+components (which plugin distribution and version provided each part), optim (optimizer hyper-parameters) and
+data_state. Nothing is ever unpickled: a pickle disguised as a checkpoint is rejected before it is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
+
+from gantoolkit.config import RunConfig
+from gantoolkit.data import DataInfo
+from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, UnknownComponentError
+
+FORMAT = "gantoolkit"
+FORMAT_VERSION = 1
+TRAINING = "training"
+GENERATOR_ONLY = "generator"
+
+_PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+# -- writing ------------------------------------------------------------------------------------------------------
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    """A CPU, contiguous copy that shares memory with nothing (what safetensors requires)."""
+    return t.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+
+
+def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": _plain(v) for k, v in state.items()}
+
+
+def section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under `prefix.`, with the prefix removed."""
+    start = prefix + "."
+    return {k[len(start) :]: v for k, v in tensors.items() if k.startswith(start)}
+
+
+def optimizer_to_tensors(prefix: str, state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer state dict into tensors and a JSON-able rest."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.state.{index}.{key}"] = _plain(value)
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(prefix: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in section(tensors, f"{prefix}.state").items():
+        index, _, name = key.partition(".")
+        state.setdefault(int(index), {})[name] = value
+    for index, values in meta.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(values)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def atomic_write(path: Path, payload: bytes) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    """Serialise and write atomically; JSON-encode non-string metadata values."""
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION)}
+    for key, value in metadata.items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    payload = save(tensors, metadata=meta)
+    try:
+        atomic_write(path, payload)
+    except OSError as e:
+        raise CheckpointError(
+            f"could not write checkpoint {str(path)!r}: {e.strerror or e}",
+            "free some disk space; the previous checkpoint is intact",
+        ) from e
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read from disk (tensors on the CPU)."""
+
+    path: Path
+    kind: str
+    step: int
+    config: RunConfig
+    data: DataInfo
+    components: dict[str, Any]
+    meta: dict[str, str]
+    tensors: dict[str, torch.Tensor]
+
+    def json(self, key: str, default: Any = None) -> Any:
+        return json.loads(self.meta[key]) if key in self.meta else default
+
+    def section(self, prefix: str) -> dict[str, torch.Tensor]:
+        return section(self.tensors, prefix)
+
+    def generator_state(self, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
+        """The generator's weights: the EMA copy when there is one and it is preferred."""
+        ema = self.section("ema.module")
+        return ema if prefer_ema and ema else self.section("generator")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "step": self.step,
+            "arch": self.config.arch.to_json(),
+            "loss": self.config.loss.to_json(),
+            "cond": self.config.cond.to_json(),
+            "controllers": [c.to_json() for c in self.config.controllers],
+            "data": self.data.to_json(),
+            "latent_dim": self.config.latent_dim,
+            "ema": bool(self.section("ema.module")),
+            "components": self.components,
+            "gantoolkit_version": self.meta.get("gantoolkit_version"),
+            "created": self.meta.get("created"),
+        }
+
+
+def _sniff(path: Path) -> None:
+    """Reject files that are plainly not safetensors before parsing them."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except IsADirectoryError:
+        raise CheckpointError(f"{str(path)!r} is a directory, not a checkpoint file") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {e.strerror}") from None
+    if head.startswith(_PICKLE_MAGIC):
+        raise CheckpointError(
+            f"{str(path)!r} is a pickle file; gantoolkit never unpickles files",
+            "only gantoolkit safetensors checkpoints can be used",
+        )
+    if head.startswith(_ZIP_MAGIC):
+        raise CheckpointError(
+            f"{str(path)!r} is a zip archive (torch.save or .npz), not a checkpoint; gantoolkit never unpickles files",
+            "only gantoolkit safetensors checkpoints can be used",
+        )
+    if len(head) < 8:
+        raise CheckpointError(f"{str(path)!r} is empty or truncated, not a checkpoint")
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a gantoolkit safetensors file, checked; tensors are not read."""
+    path = Path(path)
+    _sniff(path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"{str(path)!r} is not a safetensors checkpoint, or is truncated ({e})",
+            "give a .safetensors file written by gantool",
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{str(path)!r} is a safetensors file but not a gantoolkit checkpoint (no gantoolkit metadata)",
+            "use a checkpoint written by `gantool train` or `gantool export`",
+        )
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        version = -1
+    if not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint format {meta.get('format_version')!r}; "
+            f"this gantoolkit reads 1..{FORMAT_VERSION}",
+            "upgrade gantoolkit",
+        )
+    return meta
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Read and validate a checkpoint file (see `runs.resolve_checkpoint` for run directories)."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{str(path)!r} is truncated or corrupt ({e})", "use an earlier checkpoint") from None
+    try:
+        config = RunConfig.from_json(json.loads(meta["config"]))
+        data = DataInfo.from_json(json.loads(meta["data"]))
+        components = json.loads(meta.get("components", "{}"))
+        step = int(meta.get("step", "0"))
+    except (KeyError, ValueError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{str(path)!r} has damaged metadata ({e})", "use an earlier checkpoint") from None
+    return Checkpoint(path, meta.get("kind", TRAINING), step, config, data, components, meta, tensors)
+
+
+def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkitError:
+    """Turn "unknown component" into "this checkpoint needs plugin X: pip install X"."""
+    if not isinstance(error, UnknownComponentError):
+        return error
+    for key, info in ckpt.components.items():
+        name = info.get("name") if isinstance(info, dict) else None
+        if name and f"{name!r}" in error.message:
+            dist, version = info.get("distribution"), info.get("version")
+            what = key.split(":")[0]
+            if dist:
+                release = f"{dist} {version}" if version else dist
+                return CheckpointError(
+                    f"{str(ckpt.path)!r} needs {what} {name!r} from the plugin distribution {release}, "
+                    "which is not installed",
+                    f"pip install {dist}",
+                )
+    return CheckpointError(f"{str(ckpt.path)!r} needs a component that is not installed: {error.message}")

@@ -1,0 +1,113 @@
+"""Writing what a generator makes: PNG grids, folders of PNGs, `.npz` arrays, and 2-D scatter plots."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gantoolkit.checkpoint import atomic_write
+from gantoolkit.data import DataInfo, to_uint8
+from gantoolkit.errors import GanToolkitError
+
+
+def grid(images: torch.Tensor, cols: int | None = None, pad: int = 2) -> torch.Tensor:
+    """uint8 N×C×H×W -> one uint8 C×H'×W' grid image."""
+    from torchvision.utils import make_grid
+
+    n = images.shape[0]
+    cols = cols or max(1, int(np.ceil(np.sqrt(n))))
+    return make_grid(images, nrow=cols, padding=pad, pad_value=255)
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """uint8 C×H×W -> PNG file contents."""
+    from PIL import Image
+
+    array = image.permute(1, 2, 0).cpu().numpy()
+    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def scatter(points: torch.Tensor, info: DataInfo, size: int = 384) -> torch.Tensor:
+    """A 2-D point cloud drawn as a uint8 3×size×size image (mixture modes, if known, as red crosses)."""
+    pts = points.detach().float().cpu()[:, :2]
+    modes = torch.tensor(info.extra.get("modes", []), dtype=torch.float32).reshape(-1, 2)
+    both = torch.cat([pts, modes]) if len(modes) else pts
+    lo, hi = both.min(0).values, both.max(0).values
+    span = (hi - lo).max().clamp_min(1e-6) * 1.15
+    centre = (hi + lo) / 2
+    canvas = torch.full((3, size, size), 255, dtype=torch.uint8)
+
+    def pixel(p: torch.Tensor) -> torch.Tensor:
+        xy = ((p - centre) / span + 0.5) * (size - 1)
+        return torch.stack([size - 1 - xy[:, 1], xy[:, 0]], 1).round().long().clamp(0, size - 1)
+
+    rc = pixel(pts)
+    canvas[:, rc[:, 0], rc[:, 1]] = torch.tensor([30, 60, 160], dtype=torch.uint8)[:, None]
+    for r, c in pixel(modes).tolist() if len(modes) else []:
+        for d in range(-4, 5):
+            for rr, cc in ((r + d, c), (r, c + d)):
+                if 0 <= rr < size and 0 <= cc < size:
+                    canvas[:, rr, cc] = torch.tensor([220, 30, 30], dtype=torch.uint8)
+    return canvas
+
+
+def preview(samples: torch.Tensor, info: DataInfo, cols: int | None = None) -> torch.Tensor | None:
+    """A picture of model-space samples: a grid of images, or a scatter of 2-D points (None otherwise)."""
+    if info.is_image:
+        return grid(to_uint8(samples), cols)
+    if samples.shape[1] == 2:
+        return scatter(samples, info)
+    return None
+
+
+def save_samples(out: Path, samples: torch.Tensor, labels: torch.Tensor | None, info: DataInfo,
+                 cols: int | None = None) -> str:
+    """Write samples as `.png` (grid or scatter), `.npz` (arrays), or a folder of PNGs; returns what was written."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    try:
+        if suffix == ".npz":
+            arrays: dict[str, np.ndarray] = {}
+            if info.is_image:
+                arrays["images"] = to_uint8(samples).cpu().numpy()
+            else:
+                arrays["points"] = samples.detach().float().cpu().numpy()
+            if labels is not None:
+                arrays["labels"] = labels.cpu().long().numpy()
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            atomic_write(out, buffer.getvalue())
+            return f"{len(samples)} samples to {out}"
+        if suffix == ".png":
+            picture = preview(samples, info, cols)
+            if picture is None:
+                raise GanToolkitError(
+                    f"{info.shape[0]}-dimensional vectors cannot be drawn as a PNG", "write .npz instead"
+                )
+            atomic_write(out, png_bytes(picture))
+            return f"a grid of {len(samples)} samples to {out}" if info.is_image else f"a scatter plot to {out}"
+        if suffix:
+            raise GanToolkitError(f"unknown output type {suffix!r} for {str(out)!r}", "use .png, .npz or a folder")
+        if not info.is_image:
+            raise GanToolkitError("vectors cannot be written as a folder of images", "write .npz instead")
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise GanToolkitError(f"{str(out)!r} already exists and is not an empty folder", "choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        images = to_uint8(samples).cpu()
+        names = info.class_names
+        for i, image in enumerate(images):
+            tag = f"-{_safe(names[int(labels[i])])}" if labels is not None and names else ""
+            (out / f"{i:06d}{tag}.png").write_bytes(png_bytes(image))
+        return f"{len(images)} PNG files to {out}/"
+    except OSError as e:
+        raise GanToolkitError(f"cannot write {str(out)!r}: {e.strerror or e}") from None
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40]

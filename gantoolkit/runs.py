@@ -1,0 +1,103 @@
+"""Run directories: where a run keeps its checkpoints, sample grids and metrics log.
+
+    RUN/checkpoints/step-00001500.safetensors    (the newest few; atomic writes)
+    RUN/samples/step-00001500.png                (grids from fixed latents)
+    RUN/metrics.jsonl                            (one JSON object per logged step)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from gantoolkit.errors import CheckpointError, RunDirectoryError
+
+CHECKPOINTS = "checkpoints"
+SAMPLES = "samples"
+METRICS = "metrics.jsonl"
+_STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
+
+
+def checkpoint_path(run: Path, step: int) -> Path:
+    return run / CHECKPOINTS / f"step-{step:08d}.safetensors"
+
+
+def sample_path(run: Path, step: int) -> Path:
+    return run / SAMPLES / f"step-{step:08d}.png"
+
+
+def list_checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint in a run, oldest first (temporary files are ignored)."""
+    folder = Path(run) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _STEP_FILE.match(path.name)
+        if match and path.is_file():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def is_run(path: Path) -> bool:
+    return (Path(path) / CHECKPOINTS).is_dir()
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the newest checkpoint of a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise CheckpointError(
+                f"{str(path)!r} holds no checkpoint",
+                "give a .safetensors file, or a run directory made by `gantool train`",
+            )
+        return found[-1][1]
+    if not path.exists():
+        raise CheckpointError(f"{str(path)!r} does not exist", "give a .safetensors file or a run directory")
+    return path
+
+
+def prune_checkpoints(run: Path, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints."""
+    for _, path in list_checkpoints(run)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def create_run_dir(out: Path | None, default_name: str, root: Path = Path("runs")) -> Path:
+    """A fresh run directory. An explicit `out` that already has content is refused, untouched."""
+    if out is not None:
+        out = Path(out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            hint = f"continue it with --resume {out}" if is_run(out) else "choose another --out"
+            raise RunDirectoryError(f"{str(out)!r} already exists and is not empty", hint)
+        target = out
+    else:
+        target = root / default_name
+        n = 2
+        while target.exists():
+            target = root / f"{default_name}-{n}"
+            n += 1
+    try:
+        (target / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        (target / SAMPLES).mkdir(exist_ok=True)
+    except OSError as e:
+        raise RunDirectoryError(f"cannot create run directory {str(target)!r}: {e.strerror}") from None
+    return target
+
+
+def truncate_metrics(run: Path, step: int) -> None:
+    """Drop log lines newer than `step` (they belong to steps that a resume will redo)."""
+    path = Path(run) / METRICS
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if int(json.loads(line).get("step", 0)) <= step:
+                kept.append(line)
+        except (ValueError, AttributeError):
+            continue
+    path.write_text("".join(line + "\n" for line in kept))

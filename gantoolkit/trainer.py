@@ -1,0 +1,293 @@
+"""The alternating GAN training loop (Goodfellow et al., Algorithm 1, with k = n_critic critic steps)."""
+
+from __future__ import annotations
+
+import datetime
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gantoolkit import runs
+from gantoolkit.checkpoint import (
+    TRAINING,
+    Checkpoint,
+    atomic_write,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    prefixed,
+    write_checkpoint,
+)
+from gantoolkit.components import ControllerContext, PenaltyContext
+from gantoolkit.data import Dataset, DeviceBatches
+from gantoolkit.device import amp_dtype, autocast
+from gantoolkit.errors import CheckpointError, GanToolkitError, TrainingError
+from gantoolkit.imageio import png_bytes, preview
+from gantoolkit.models import GanModels
+from gantoolkit.optim import EMA, plan_optimizers
+from gantoolkit.progress import Monitor
+
+GRID_SAMPLES = 64
+
+
+class TrainingInterrupted(GanToolkitError):
+    exit_code = 130
+
+
+class Trainer:
+    """Owns the models, optimizers, data stream and RNG of one run, and writes the run directory."""
+
+    def __init__(self, models: GanModels, dataset: Dataset, run_dir: Path, device: torch.device) -> None:
+        cfg = self.cfg = models.config
+        self.models, self.run_dir, self.device, self.info = models, Path(run_dir), device, dataset.info
+        self.G = models.generator.to(device)
+        self.D = models.critic.to(device)
+        self.loss = models.loss
+        self.n_critic = cfg.n_critic or self.loss.n_critic
+        self.amp = amp_dtype(device, cfg.amp)
+        self.plan = plan_optimizers(cfg, self.loss)
+        self.opt_g = self.plan.build(self.G.parameters(), self.plan.lr_g)
+        self.opt_d = self.plan.build(self.D.parameters(), self.plan.lr_d)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
+        self.batches = DeviceBatches(dataset, cfg.batch_size, device, cfg.seed)
+        self.rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        self.step = 0
+        self.fixed = self._fixed_inputs()
+        self._sums: torch.Tensor | None = None
+        self._count = 0
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self._step_counter = torch.zeros((), dtype=torch.long, device=device)
+        self._stop_signal: str | None = None
+        self.last_checkpoint: Path | None = None
+
+    # -- one training step ------------------------------------------------------------------------------------
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """n_critic critic updates on real and detached fake batches, then one generator update."""
+        G, D, loss, models = self.G, self.D, self.loss, self.models
+        D.requires_grad_(True)
+        for k in range(self.n_critic):
+            real, y = self.batches.next()
+            y_fake = y if models.conditioning.requires_labels else None
+            z, y_fake, codes = models.sample_inputs(len(real), self.rng, self.device, labels=y_fake)
+            with autocast(self.device, self.amp):
+                with torch.no_grad():
+                    fake = G(z, y_fake, codes)
+                real_s, real_h = D.score_and_features(real, y)
+                fake_s, fake_h = D.score_and_features(fake, y_fake)
+                loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
+                loss_d = loss_d + self._controller_terms("discriminator", fake, fake_h, codes, y_fake, real, real_h, y)
+            critic_step = self.step * self.n_critic + k
+            penalty = loss.penalty(PenaltyContext(lambda x, y=y: D(x, y), real, fake, self.rng, critic_step))
+            if penalty is not None:
+                loss_d = loss_d + penalty
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            loss.after_discriminator_step(D)
+        D.requires_grad_(False)
+        z, y, codes = models.sample_inputs(self.cfg.batch_size, self.rng, self.device)
+        with autocast(self.device, self.amp):
+            fake = G(z, y, codes)
+            fake_s, fake_h = D.score_and_features(fake, y)
+            loss_g = loss.generator_loss(fake_s.float()) + self._controller_terms("generator", fake, fake_h, codes, y)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(G)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+
+    def _controller_terms(self, role: str, fake, fake_h, codes, y_fake, real=None, real_h=None, y_real=None):
+        total: Any = 0.0
+        for name, controller in self.models.controllers.items():
+            module = self.D.controllers[name] if name in self.D.controllers else None  # noqa: SIM401 (ModuleDict)
+            ctx = ControllerContext(fake, fake_h, codes, y_fake, module, real, real_h, y_real)
+            term = getattr(controller, f"{role}_term")(ctx)
+            if term is not None:
+                total = total + term
+        return total
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def fit(self, total_steps: int, monitor: Monitor) -> Path:
+        """Train until `total_steps`, logging, sampling and checkpointing on schedule; returns the last checkpoint."""
+        cfg = self.cfg
+        with monitor, self._stop_on_signals():
+            while self.step < total_steps:
+                self._track(self.train_step())
+                self.step += 1
+                monitor.advance(self.step)
+                if self.step % cfg.log_every == 0 or self.step == total_steps:
+                    monitor.log(self.step, self._flush_log())
+                if self.step % cfg.sample_every == 0:
+                    self.save_samples()
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self._stop_signal:
+                    self.save_checkpoint()
+                    raise TrainingInterrupted(
+                        f"{self._stop_signal} at step {self.step}; saved {self.last_checkpoint}",
+                        f"continue with: gantool train --resume {self.run_dir}",
+                    )
+            if self.last_checkpoint is None or runs.checkpoint_path(self.run_dir, self.step) != self.last_checkpoint:
+                self.save_samples()
+                self.save_checkpoint()
+        return runs.checkpoint_path(self.run_dir, self.step)
+
+    @contextmanager
+    def _stop_on_signals(self):
+        """Ctrl-C and SIGTERM finish the current step, save a checkpoint and stop cleanly."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self._stop_signal = "interrupted" if signum == signal.SIGINT else "terminated"
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def _track(self, losses: dict[str, torch.Tensor]) -> None:
+        """Accumulate losses on the device (no host sync) and remember the first non-finite step."""
+        values = torch.stack(list(losses.values()))
+        self._keys = list(losses)
+        self._sums = values if self._sums is None else self._sums + values
+        self._count += 1
+        self._step_counter += 1
+        bad = ~torch.isfinite(values).all()
+        self._first_bad = torch.where(bad & (self._first_bad < 0), self._step_counter, self._first_bad)
+
+    def _flush_log(self) -> dict[str, float]:
+        assert self._sums is not None
+        means = (self._sums / self._count).tolist()
+        self._sums, self._count = None, 0
+        self._check_finite()
+        return dict(zip(self._keys, (round(m, 6) for m in means), strict=True))
+
+    def _check_finite(self) -> None:
+        first_bad = int(self._first_bad)
+        if first_bad >= 0:
+            kept = (f"the last good checkpoint {self.last_checkpoint} is kept" if self.last_checkpoint
+                    else "no checkpoint was written")
+            raise TrainingError(
+                f"a loss became NaN or infinite at step {first_bad}; training stopped and {kept}",
+                "lower the learning rate, or try another loss",
+            )
+
+    # -- outputs ------------------------------------------------------------------------------------------------
+
+    def _fixed_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The same latents (seeded from the run's seed) for every sample grid; one column per class."""
+        k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else 0
+        n = GRID_SAMPLES if self.info.is_image else 2500
+        if k and self.info.is_image:
+            n = k * -(-GRID_SAMPLES // k)
+        cpu = torch.Generator().manual_seed(self.cfg.seed)
+        z = torch.randn(n, self.cfg.latent_dim, generator=cpu)
+        labels = torch.arange(n) % k if k else None
+        codes = self.models.sample_codes(n, cpu, torch.device("cpu"))
+        return tuple(t.to(self.device) if t is not None else None for t in (z, labels, codes))  # type: ignore[return-value]
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.G
+
+    @torch.no_grad()
+    def save_samples(self) -> None:
+        G = self.sampler
+        was_training = G.training
+        G.eval()
+        samples = G(*self.fixed).float()
+        G.train(was_training)
+        k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else None
+        picture = preview(samples, self.info, cols=k or None)
+        if picture is not None:
+            atomic_write(runs.sample_path(self.run_dir, self.step), png_bytes(picture))
+
+    # -- state --------------------------------------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {**prefixed("generator", self.G.state_dict()), **prefixed("critic", self.D.state_dict())}
+        if self.ema is not None:
+            tensors.update(prefixed("ema", self.ema.state_dict()))
+        og, og_meta = optimizer_to_tensors("optim.generator", self.opt_g.state_dict())
+        od, od_meta = optimizer_to_tensors("optim.critic", self.opt_d.state_dict())
+        tensors.update(og)
+        tensors.update(od)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.train"] = self.rng.get_state()
+        if self.device.type == "cuda":
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = s
+        from gantoolkit import __version__
+
+        meta = {
+            "kind": TRAINING,
+            "step": str(self.step),
+            "config": self.cfg.dumps(),
+            "data": self.info.to_json(),
+            "components": self.models.provenance,
+            "optim": {"generator": og_meta, "critic": od_meta},
+            "data_state": self.batches.state_dict(),
+            "gantoolkit_version": __version__,
+            "torch_version": torch.__version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        return tensors, meta
+
+    def save_checkpoint(self) -> Path:
+        self._check_finite()
+        path = runs.checkpoint_path(self.run_dir, self.step)
+        tensors, meta = self.state()
+        write_checkpoint(path, tensors, meta)
+        self.last_checkpoint = path
+        runs.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+        return path
+
+    def load_state(self, ckpt: Checkpoint) -> None:
+        """Restore everything needed for the next step to be the one an uninterrupted run would take."""
+        if ckpt.kind != TRAINING:
+            raise CheckpointError(f"{ckpt.path} holds a generator only and cannot be resumed")
+        try:
+            self.G.load_state_dict(ckpt.section("generator"))
+            self.D.load_state_dict(ckpt.section("critic"))
+            if self.ema is not None:
+                self.ema.load_state_dict(ckpt.section("ema"))
+            optim = ckpt.json("optim")
+            self.opt_g.load_state_dict(optimizer_from_tensors("optim.generator", ckpt.tensors, optim["generator"]))
+            self.opt_d.load_state_dict(optimizer_from_tensors("optim.critic", ckpt.tensors, optim["critic"]))
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{ckpt.path} does not match the models it describes ({e})") from None
+        torch.set_rng_state(ckpt.tensors["rng.torch"])
+        self.rng.set_state(ckpt.tensors["rng.train"])
+        if self.device.type == "cuda":
+            states = [ckpt.tensors[k] for k in sorted(ckpt.tensors) if k.startswith("rng.cuda.")]
+            if len(states) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(states)
+        self.batches.load_state_dict(ckpt.json("data_state"))
+        self.step = ckpt.step
+        self.last_checkpoint = ckpt.path
+
+
+def describe(trainer: Trainer) -> dict[str, Any]:
+    """The effective recipe, for the start-of-run summary."""
+    plan = trainer.plan
+    return {
+        "device": str(trainer.device),
+        "n_critic": trainer.n_critic,
+        "optimizer": plan.name,
+        "lr_g": plan.lr_g,
+        "lr_d": plan.lr_d,
+        "betas": plan.betas,
+        "amp": str(trainer.amp).replace("torch.", "") if trainer.amp else "off",
+        "params_g": sum(p.numel() for p in trainer.G.parameters()),
+        "params_d": sum(p.numel() for p in trainer.D.parameters()),
+    }

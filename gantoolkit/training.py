@@ -1,0 +1,101 @@
+"""Starting and resuming runs: configuration -> data -> models -> trainer -> run directory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from gantoolkit import runs
+from gantoolkit.checkpoint import load_checkpoint, missing_plugin_error
+from gantoolkit.config import RunConfig, apply_layer
+from gantoolkit.datasets import load_dataset
+from gantoolkit.device import resolve_device
+from gantoolkit.errors import ConfigError, DataError, GanToolkitError, RunDirectoryError
+from gantoolkit.models import build_models
+from gantoolkit.progress import Monitor
+from gantoolkit.registry import get_registry
+from gantoolkit.trainer import Trainer, describe
+
+#: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
+RESUMABLE = {"steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "data_root",
+             "download"}
+
+
+def default_run_name(config: RunConfig) -> str:
+    parts = [config.data.name.split(":")[0], config.arch.name, config.loss.name, config.cond.name]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts))
+
+
+def _announce(console: Console, run_dir: Path, trainer: Trainer, start: int, total: int) -> None:
+    info = describe(trainer)
+    cfg = trainer.cfg
+    console.print(
+        f"[bold]gantool train[/] {cfg.arch.name} + {cfg.loss.name} + {cfg.cond.name} on {cfg.data.name} "
+        f"{tuple(trainer.info.shape)}  steps {start}->{total}  batch {cfg.batch_size}  device {info['device']}\n"
+        f"  {info['optimizer']} lr_g {info['lr_g']:g} lr_d {info['lr_d']:g} betas {info['betas']}  "
+        f"n_critic {info['n_critic']}  amp {info['amp']}  params G {info['params_g']:,} D {info['params_d']:,}\n"
+        f"  run directory: {run_dir}",
+        highlight=False,
+    )
+
+
+def train(config: RunConfig, out: Path | None = None, console: Console | None = None) -> Path:
+    """Train a new run; returns its directory. Nothing is created until the configuration has been checked."""
+    console = console or Console(stderr=True)
+    config.validate()
+    registry = get_registry()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    dataset = load_dataset(config, registry)
+    models = build_models(config, dataset.info, registry)
+    models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
+    run_dir = runs.create_run_dir(out, default_run_name(config))
+    trainer = Trainer(models, dataset, run_dir, device)
+    _announce(console, run_dir, trainer, 0, config.steps)
+    last = trainer.fit(config.steps, Monitor(run_dir / runs.METRICS, config.steps, 0, console))
+    console.print(f"done: {last}", highlight=False)
+    return run_dir
+
+
+def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = None) -> Path:
+    """Continue a run from its newest checkpoint to `steps` (the run's own total when not given)."""
+    console = console or Console(stderr=True)
+    run_dir = Path(run_dir)
+    if not runs.is_run(run_dir):
+        raise RunDirectoryError(
+            f"{str(run_dir)!r} is not a run directory", "give the --out of an earlier gantool train"
+        )
+    fixed = sorted(k for k in overrides if k not in RESUMABLE)
+    if fixed:
+        flags = ", ".join("--" + k.replace("_", "-") for k in fixed)
+        raise ConfigError(f"{flags} cannot change when resuming (the checkpoint fixes them)", "start a new run instead")
+    ckpt = load_checkpoint(runs.resolve_checkpoint(run_dir))
+    config = apply_layer(ckpt.config, overrides, "resume").validate()
+    if config.steps <= ckpt.step:
+        raise ConfigError(
+            f"the run is already at step {ckpt.step} of {config.steps}", f"pass --steps N with N > {ckpt.step}"
+        )
+    registry = get_registry()
+    device = resolve_device(config.device)
+    dataset = load_dataset(config, registry)
+    if dataset.info.shape != ckpt.data.shape or dataset.info.num_classes != ckpt.data.num_classes:
+        raise DataError(
+            f"the data now reads as {dataset.info.shape} with {dataset.info.num_classes} classes, but the run was "
+            f"trained on {ckpt.data.shape} with {ckpt.data.num_classes}",
+            "resume with the same data",
+        )
+    try:
+        models = build_models(config, ckpt.data, registry)
+    except GanToolkitError as e:
+        raise missing_plugin_error(ckpt, e) from None
+    trainer = Trainer(models, dataset, run_dir, device)
+    trainer.load_state(ckpt)
+    runs.truncate_metrics(run_dir, ckpt.step)
+    _announce(console, run_dir, trainer, ckpt.step, config.steps)
+    last = trainer.fit(config.steps, Monitor(run_dir / runs.METRICS, config.steps, ckpt.step, console))
+    console.print(f"done: {last}", highlight=False)
+    return run_dir

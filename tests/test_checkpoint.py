@@ -1,0 +1,137 @@
+"""Checkpoints: self-describing safetensors, atomic writes, and refusal of anything else."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from gantoolkit.checkpoint import (
+    atomic_write,
+    load_checkpoint,
+    missing_plugin_error,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_metadata,
+    write_checkpoint,
+)
+from gantoolkit.errors import CheckpointError, UnknownComponentError
+from gantoolkit.runs import list_checkpoints, resolve_checkpoint
+
+
+class Boom:
+    """Unpickling this would create a marker file: proof that the file was executed."""
+
+    marker = None
+
+    def __reduce__(self):
+        return (open, (str(Boom.marker), "w"))
+
+
+def newest(run):
+    return list_checkpoints(run)[-1][1]
+
+
+def test_metadata_describes_the_run(tiny_run):
+    ckpt = load_checkpoint(newest(tiny_run))
+    assert ckpt.kind == "training" and ckpt.step == 6
+    assert ckpt.config.arch.name == "dcgan" and ckpt.config.arch.options == {"ngf": 8, "ndf": 8}
+    assert ckpt.config.cond.name == "onehot"
+    assert ckpt.data.shape == (1, 8, 8) and ckpt.data.class_names == tuple("0123456789")
+    assert ckpt.components["loss"]["distribution"] == "gantoolkit"
+    assert ckpt.components["data"]["name"] == "digits"
+    prefixes = {k.split(".")[0] for k in ckpt.tensors}
+    assert prefixes == {"generator", "critic", "optim", "rng"}
+    assert ckpt.meta["format"] == "gantoolkit" and ckpt.meta["format_version"] == "1"
+
+
+def test_run_directory_resolves_to_its_newest_checkpoint(tiny_run):
+    assert resolve_checkpoint(tiny_run).name == "step-00000006.safetensors"
+    (tiny_run / "checkpoints" / ".step-00000009.safetensors.123.tmp").write_bytes(b"partial")
+    assert resolve_checkpoint(tiny_run).name == "step-00000006.safetensors"
+
+
+def test_pickle_disguised_as_checkpoint_is_rejected_without_running(tmp_path):
+    Boom.marker = tmp_path / "executed"
+    for name in ("evil.safetensors", "evil.pt"):
+        path = tmp_path / name
+        path.write_bytes(pickle.dumps(Boom()))
+        with pytest.raises(CheckpointError, match="never unpickles"):
+            load_checkpoint(path)
+    torch_file = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(2)}, torch_file)
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_checkpoint(torch_file)
+    assert not Boom.marker.exists()
+
+
+def test_foreign_truncated_empty_and_missing_files(tmp_path, tiny_run):
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(foreign))
+    with pytest.raises(CheckpointError, match="not a gantoolkit checkpoint"):
+        load_checkpoint(foreign)
+    data = newest(tiny_run).read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(truncated)
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(empty)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_newer_format_is_refused(tmp_path):
+    path = tmp_path / "future.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"format": "gantoolkit", "format_version": "99"})
+    with pytest.raises(CheckpointError, match="upgrade gantoolkit"):
+        read_metadata(path)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "ckpt.safetensors"
+    target.write_bytes(b"old and good")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full_disk)
+    with pytest.raises(CheckpointError, match="No space left"):
+        write_checkpoint(target, {"w": torch.ones(2)}, {"step": "1"})
+    assert target.read_bytes() == b"old and good"
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.safetensors"]  # no temporary file left behind
+
+
+def test_atomic_write_replaces_in_one_step(tmp_path):
+    target = tmp_path / "f.bin"
+    atomic_write(target, b"one")
+    atomic_write(target, b"two")
+    assert target.read_bytes() == b"two"
+
+
+def test_optimizer_state_round_trips_exactly():
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    tensors, meta = optimizer_to_tensors("optim.g", opt.state_dict())
+    meta = json.loads(json.dumps(meta))
+    fresh = torch.optim.Adam(torch.nn.Linear(3, 2).parameters(), lr=0.5)
+    fresh.load_state_dict(optimizer_from_tensors("optim.g", tensors, meta))
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"][0]["lr"] == b["param_groups"][0]["lr"] == 1e-3
+    for index, state in a["state"].items():
+        for key, value in state.items():
+            assert torch.equal(value, b["state"][index][key])
+
+
+def test_missing_plugin_error_names_what_to_install(tiny_run):
+    ckpt = load_checkpoint(newest(tiny_run))
+    ckpt.components["loss"] = {"name": "hinge", "plugin": "sngan", "distribution": "gantool-sngan", "version": "0.3"}
+    error = missing_plugin_error(ckpt, UnknownComponentError("unknown loss 'hinge'"))
+    assert "pip install gantool-sngan" in str(error) and "0.3" in str(error)
