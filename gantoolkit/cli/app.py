@@ -1,0 +1,139 @@
+"""The `gantool` application: core commands, plugin commands, and one place where errors become one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from gantoolkit.errors import GanToolkitError
+
+#: names plugins may not take
+CORE_COMMANDS = {"train", "sample", "info", "export", "list", "plugins"}
+
+EPILOG = (
+    "Examples:\n\n"
+    "  gantool train --arch dcgan --loss wgan-gp --cond onehot\n\n"
+    "  gantool sample runs/digits-dcgan-wgan-gp-onehot --n 100 --out digits.png\n\n"
+    "  gantool list losses\n\n"
+    "Add --debug before the command to see tracebacks."
+)
+
+
+def debug_enabled(args: Sequence[str] | None) -> bool:
+    argv = list(sys.argv[1:] if args is None else args)
+    return "--debug" in argv or os.environ.get("GANTOOL_DEBUG", "") not in ("", "0")
+
+
+def error_line(message: str) -> None:
+    """Print one line to stderr."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+class GantoolGroup(TyperGroup):
+    """Runs commands non-standalone and reports every failure as one line on stderr with an exit code."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        debug = debug_enabled(args)
+        try:
+            result = super().main(args=args, prog_name=prog_name or "gantool", complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except GanToolkitError as e:
+            if debug:
+                traceback.print_exc()
+            error_line(str(e))
+            code = e.exit_code
+        except KeyboardInterrupt:
+            error_line("interrupted")
+            code = 130
+        except typer.Abort:
+            error_line("aborted")
+            code = 1
+        except Exception as e:
+            if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # click usage errors, vendored by Typer
+                ctx = getattr(e, "ctx", None)
+                where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                error_line(f"{e.format_message()}{where}")
+                code = int(e.exit_code)
+            else:
+                if debug:
+                    raise
+                error_line(f"unexpected {type(e).__name__}: {e} (run `gantool --debug ...` for the traceback)")
+                code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def build_app() -> typer.Typer:
+    """A fresh `gantool` app: the core commands, then the commands plugins register."""
+    from gantoolkit.cli import inspect, listing, sample, train
+
+    app = typer.Typer(
+        name="gantool",
+        cls=GantoolGroup,
+        help="gantoolkit: train, sample, inspect and extend GANs. Every part is a plugin.",
+        epilog=EPILOG,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def root(
+        debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+        version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    ) -> None:
+        if version:
+            from gantoolkit import __version__
+
+            typer.echo(f"gantoolkit {__version__}")
+            raise typer.Exit()
+
+    train.register(app)
+    sample.register(app)
+    inspect.register(app)
+    listing.register(app)
+    add_plugin_commands(app)
+    return app
+
+
+def add_plugin_commands(app: typer.Typer) -> None:
+    """Mount every `typer.Typer` that plugins register; a core name or a non-Typer object is a plugin error."""
+    from gantoolkit.registry import get_registry
+
+    registry = get_registry()
+    for spec in registry.list("command"):
+        record = registry.host.records.get(spec.plugin)
+        if spec.name in CORE_COMMANDS:
+            if record is not None:
+                registry.host.fail(record, f"command {spec.name!r} is a core command and cannot be replaced")
+            continue
+        try:
+            sub = spec.load()
+        except GanToolkitError as e:
+            if record is not None:
+                registry.host.fail(record, e.message)
+            continue
+        if not isinstance(sub, typer.Typer):
+            if record is not None:
+                registry.host.fail(record, f"command {spec.name!r} is a {type(sub).__name__}, not a typer.Typer")
+            continue
+        app.add_typer(sub, name=spec.name, help=spec.summary or None, rich_help_panel="Plugin commands")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app = build_app()
+    except GanToolkitError as e:  # e.g. a broken plugin under GANTOOL_STRICT_PLUGINS=1
+        error_line(str(e))
+        sys.exit(e.exit_code)
+    app()

@@ -1,0 +1,135 @@
+"""`gantool train`: compose components by name and train, or resume a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from gantoolkit.cli.common import complete, err_console
+from gantoolkit.config import RunConfig, apply_layer, read_toml
+from gantoolkit.errors import ConfigError
+from gantoolkit.options import parse_assignments
+
+COMPONENTS = "Components"
+DATA = "Data"
+SCHEDULE = "Schedule"
+OPTIM = "Optimisation"
+OUTPUT = "Run directory"
+
+EPILOG = (
+    "Examples:\n\n"
+    "  gantool train --arch dcgan --loss wgan-gp --cond onehot\n\n"
+    "  gantool train --config digits-conditional --steps 3000 --out runs/digits\n\n"
+    "  gantool train --data folder:~/faces --image-size 64 --loss-opt label_smoothing=0.1\n\n"
+    "  gantool train --resume runs/digits --steps 6000\n\n"
+    "Flags override --config; each component's options are set with --<kind>-opt KEY=VALUE "
+    "(see `gantool list KIND --options`)."
+)
+
+
+def config_layer(source: str) -> tuple[dict[str, Any], str]:
+    """A preset by name, or a TOML file by path."""
+    path = Path(source).expanduser()
+    if path.suffix == ".toml" or path.exists():
+        return read_toml(path), f"config file {source}"
+    from gantoolkit.registry import get_registry
+
+    spec, _ = get_registry().get("config", source)
+    if not isinstance(spec.factory, dict):
+        raise ConfigError(f"config {source!r} from plugin {spec.plugin!r} is not a table of settings")
+    return dict(spec.factory), f"config {source!r}"
+
+
+def merge_component_options(config: RunConfig, opts: dict[str, list[str]]) -> None:
+    for key in ("arch", "loss", "cond", "data"):
+        choice = getattr(config, key)
+        choice.options.update(parse_assignments(opts[key], f"--{key}-opt"))
+    names = [c.name for c in config.controllers]
+    for item in opts["controller"]:
+        target, dot, rest = item.partition(".")
+        if dot and "=" not in target:
+            if target not in names:
+                raise ConfigError(f"--controller-opt names {target!r}, which is not a --controller of this run")
+            assignment = rest
+        elif len(names) == 1:
+            target, assignment = names[0], item
+        else:
+            raise ConfigError("--controller-opt needs NAME.KEY=VALUE", "name the controller it is for")
+        choice = config.controllers[names.index(target)]
+        choice.options.update(parse_assignments([assignment], "--controller-opt"))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(epilog=EPILOG, rich_help_panel="Training")
+    def train(
+        arch: Annotated[Optional[str], typer.Option(help="Architecture (default dcgan).", autocompletion=complete("architecture"), rich_help_panel=COMPONENTS)] = None,
+        loss: Annotated[Optional[str], typer.Option(help="Loss (default bce).", autocompletion=complete("loss"), rich_help_panel=COMPONENTS)] = None,
+        cond: Annotated[Optional[str], typer.Option(help="Conditioning (default none).", autocompletion=complete("conditioning"), rich_help_panel=COMPONENTS)] = None,
+        controller: Annotated[Optional[list[str]], typer.Option(help="Training controller (repeatable), e.g. infogan.", autocompletion=complete("controller"), rich_help_panel=COMPONENTS)] = None,
+        arch_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Architecture option (repeatable).", rich_help_panel=COMPONENTS)] = None,
+        loss_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Loss option (repeatable).", rich_help_panel=COMPONENTS)] = None,
+        cond_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Conditioning option (repeatable).", rich_help_panel=COMPONENTS)] = None,
+        controller_opt: Annotated[Optional[list[str]], typer.Option(metavar="[NAME.]KEY=VALUE", help="Controller option (repeatable).", rich_help_panel=COMPONENTS)] = None,
+        config: Annotated[Optional[str], typer.Option("--config", "-c", help="Named preset (gantool list configs) or a TOML file.", autocompletion=complete("config"), rich_help_panel=COMPONENTS)] = None,
+        data: Annotated[Optional[str], typer.Option(help="Dataset: digits (default), folder:PATH, mnist, toy:ring, ...", autocompletion=complete("dataset"), rich_help_panel=DATA)] = None,
+        data_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Dataset option (repeatable).", rich_help_panel=DATA)] = None,
+        image_size: Annotated[Optional[int], typer.Option(help="Resize images to this side (default: the dataset's).", rich_help_panel=DATA)] = None,
+        data_root: Annotated[Optional[str], typer.Option(help="Where downloadable datasets live (default ./data).", rich_help_panel=DATA)] = None,
+        download: Annotated[Optional[bool], typer.Option("--download/--no-download", help="Allow downloading datasets (off by default).", rich_help_panel=DATA)] = None,
+        on_bad_image: Annotated[Optional[str], typer.Option(help="Unreadable image in a folder: error (default) or skip.", rich_help_panel=DATA)] = None,
+        steps: Annotated[Optional[int], typer.Option(help="Generator steps in total (default 2000).", rich_help_panel=SCHEDULE)] = None,
+        batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default 64).", rich_help_panel=SCHEDULE)] = None,
+        n_critic: Annotated[Optional[int], typer.Option(help="Critic steps per generator step (default: the loss's).", rich_help_panel=SCHEDULE)] = None,
+        latent_dim: Annotated[Optional[int], typer.Option(help="Size of z (default 100).", rich_help_panel=SCHEDULE)] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Random seed (default 0): same seed, same weights.", rich_help_panel=SCHEDULE)] = None,
+        device: Annotated[Optional[str], typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps.", rich_help_panel=SCHEDULE)] = None,
+        amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision (default: on with CUDA).", rich_help_panel=SCHEDULE)] = None,
+        optimizer: Annotated[Optional[str], typer.Option(help="adam, adamw, rmsprop or sgd (default: the loss's).", rich_help_panel=OPTIM)] = None,
+        lr: Annotated[Optional[float], typer.Option(help="Learning rate of both networks (default: the loss's).", rich_help_panel=OPTIM)] = None,
+        lr_g: Annotated[Optional[float], typer.Option(help="Generator learning rate.", rich_help_panel=OPTIM)] = None,
+        lr_d: Annotated[Optional[float], typer.Option(help="Critic learning rate.", rich_help_panel=OPTIM)] = None,
+        betas: Annotated[Optional[str], typer.Option(metavar="B1,B2", help="Adam betas (default: the loss's).", rich_help_panel=OPTIM)] = None,
+        ema: Annotated[Optional[float], typer.Option(help="EMA decay of the generator, e.g. 0.999 (0: off).", rich_help_panel=OPTIM)] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="New run directory (default runs/DATA-ARCH-LOSS-COND[-N]).", rich_help_panel=OUTPUT)] = None,
+        resume: Annotated[Optional[Path], typer.Option(help="Continue this run directory to --steps.", rich_help_panel=OUTPUT)] = None,
+        sample_every: Annotated[Optional[int], typer.Option(help="Sample grid every N steps (default 500).", rich_help_panel=OUTPUT)] = None,
+        checkpoint_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps (default 500).", rich_help_panel=OUTPUT)] = None,
+        log_every: Annotated[Optional[int], typer.Option(help="Log losses every N steps (default 50).", rich_help_panel=OUTPUT)] = None,
+        keep_checkpoints: Annotated[Optional[int], typer.Option(help="Checkpoints kept (default 3).", rich_help_panel=OUTPUT)] = None,
+    ) -> None:
+        """Train a GAN; every part is looked up by name in the plugin registry."""
+        flags = {
+            "arch": arch, "loss": loss, "cond": cond, "data": data, "image_size": image_size,
+            "data_root": data_root, "download": download, "on_bad_image": on_bad_image, "steps": steps,
+            "batch_size": batch_size, "n_critic": n_critic, "latent_dim": latent_dim, "seed": seed,
+            "device": device, "amp": amp, "optimizer": optimizer, "lr": lr, "lr_g": lr_g, "lr_d": lr_d,
+            "betas": betas, "ema": ema, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
+            "log_every": log_every, "keep_checkpoints": keep_checkpoints,
+        }
+        given = {k: v for k, v in flags.items() if v is not None}
+        if controller:
+            given["controllers"] = list(controller)
+        opts = {"arch": arch_opt or [], "loss": loss_opt or [], "cond": cond_opt or [], "data": data_opt or [],
+                "controller": controller_opt or []}
+        console = err_console()
+        if resume is not None:
+            if out is not None:
+                raise ConfigError("--out and --resume cannot be used together", "a resumed run stays in its directory")
+            if config is not None or any(opts.values()):
+                raise ConfigError("--config and --*-opt cannot change when resuming (the checkpoint fixes them)")
+            from gantoolkit.training import resume as resume_run
+
+            run_dir = resume_run(resume, given, console)
+        else:
+            cfg = RunConfig()
+            if config is not None:
+                layer, source = config_layer(config)
+                cfg = apply_layer(cfg, layer, source)
+            cfg = apply_layer(cfg, given, "command line")
+            merge_component_options(cfg, opts)
+            from gantoolkit.training import train as train_run
+
+            run_dir = train_run(cfg, out, console)
+        typer.echo(f"run: {run_dir}")
