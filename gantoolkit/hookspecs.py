@@ -61,7 +61,11 @@ def register_configs(register: Register) -> None:
 
 @hookspec
 def register_commands(register: Register) -> None:
-    """Register CLI commands: `register(name, app: typer.Typer, summary=...)`, shown as `gantool NAME`."""
+    """Register CLI commands: `register(name, app_or_function, summary=..., panel=...)`.
+
+    A `typer.Typer` becomes `gantool NAME SUBCOMMAND ...`; a function (Typer-style parameters) `gantool NAME ...`.
+    Core command names (train, sample, info, export, list, plugins) cannot be taken.
+    """
 
 
 KIND_HOOKS: dict[str, str] = {

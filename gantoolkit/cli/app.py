@@ -106,7 +106,9 @@ def build_app() -> typer.Typer:
 
 
 def add_plugin_commands(app: typer.Typer) -> None:
-    """Mount every `typer.Typer` that plugins register; a core name or a non-Typer object is a plugin error."""
+    """Mount what plugins register with `register_commands`: a `typer.Typer` becomes a command group
+    (`gantool NAME SUBCOMMAND`), a plain function one command (`gantool NAME`). `panel=` names its help panel.
+    A core name, or anything else, is a plugin error."""
     from gantoolkit.registry import get_registry
 
     registry = get_registry()
@@ -122,11 +124,14 @@ def add_plugin_commands(app: typer.Typer) -> None:
             if record is not None:
                 registry.host.fail(record, e.message)
             continue
-        if not isinstance(sub, typer.Typer):
-            if record is not None:
-                registry.host.fail(record, f"command {spec.name!r} is a {type(sub).__name__}, not a typer.Typer")
-            continue
-        app.add_typer(sub, name=spec.name, help=spec.summary or None, rich_help_panel="Plugin commands")
+        panel = spec.extra.get("panel", "Plugin commands")
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=spec.name, help=spec.summary or None, rich_help_panel=panel)
+        elif callable(sub):
+            app.command(spec.name, help=spec.summary or None, rich_help_panel=panel,
+                        epilog=spec.extra.get("epilog"))(sub)
+        elif record is not None:
+            registry.host.fail(record, f"command {spec.name!r} is a {type(sub).__name__}, not a typer.Typer")
 
 
 def main() -> None:
