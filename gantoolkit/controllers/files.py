@@ -1,0 +1,73 @@
+"""Self-describing safetensors files other than checkpoints (classifiers, directions): write atomically, read safely.
+
+Each file is tensors plus string metadata holding a `format` tag, a `format_version` and JSON values. Reading checks
+the tag before any tensor is loaded, and a pickle or zip disguised as safetensors is refused without being opened
+by an unpickler: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
+
+from gantoolkit.checkpoint import atomic_write
+from gantoolkit.errors import CheckpointError
+
+_PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def write_file(path: Path, tensors: dict[str, torch.Tensor], fmt: str, version: int, meta: dict[str, Any]) -> None:
+    """Write `tensors` with metadata {format, format_version, key: JSON} atomically."""
+    strings = {"format": fmt, "format_version": str(version)}
+    strings.update({k: json.dumps(v, sort_keys=True) for k, v in meta.items()})
+    plain = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in tensors.items()}
+    try:
+        atomic_write(Path(path), save(plain, metadata=strings))
+    except OSError as e:
+        raise CheckpointError(f"could not write {str(path)!r}: {e.strerror or e}", "check the folder exists") from None
+
+
+def _sniff(path: Path, what: str, hint: str) -> None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except IsADirectoryError:
+        raise CheckpointError(f"{str(path)!r} is a directory, not a {what} file", hint) from None
+    except FileNotFoundError:
+        raise CheckpointError(f"{what} file {str(path)!r} does not exist", hint) from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {what} file {str(path)!r}: {e.strerror}", hint) from None
+    if head.startswith(_PICKLE_MAGIC) or head.startswith(_ZIP_MAGIC):
+        raise CheckpointError(f"{str(path)!r} is a pickle or zip file, not a {what}; gantoolkit never unpickles", hint)
+    if len(head) < 8:
+        raise CheckpointError(f"{str(path)!r} is empty or truncated, not a {what} file", hint)
+
+
+def read_file(path: Path, fmt: str, version: int, what: str, hint: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a `fmt` file (JSON values decoded), or one clear `CheckpointError`."""
+    path = Path(path)
+    _sniff(path, what, hint)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{str(path)!r} is not a safetensors file, or is truncated ({e})", hint) from None
+    if raw.get("format") != fmt:
+        found = f"a {raw['format']!r} file" if raw.get("format") else "a safetensors file without gantoolkit metadata"
+        raise CheckpointError(f"{str(path)!r} is {found}, not a {what}", hint)
+    if raw.get("format_version") not in {str(v) for v in range(1, version + 1)}:
+        raise CheckpointError(f"{str(path)!r} has {what} format {raw.get('format_version')!r}", "upgrade gantoolkit")
+    meta: dict[str, Any] = {}
+    try:
+        for key, value in raw.items():
+            meta[key] = value if key in ("format", "format_version") else json.loads(value)
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{str(path)!r} is a damaged {what} file ({e})", hint) from None
+    return tensors, meta
