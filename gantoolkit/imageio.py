@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def save_samples(out: Path, samples: torch.Tensor, labels: torch.Tensor | None, 
     suffix = out.suffix.lower()
     try:
         if suffix == ".npz":
-            arrays: dict[str, np.ndarray] = {}
+            arrays: dict[str, Any] = {}
             if info.is_image:
                 arrays["images"] = to_uint8(samples).cpu().numpy()
             else:

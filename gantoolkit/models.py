@@ -54,7 +54,7 @@ class Critic(nn.Module):
         self, body: nn.Module, conditioning: Conditioning, cond_module: nn.Module | None, controllers: nn.ModuleDict
     ) -> None:
         super().__init__()
-        self.body = body
+        self.body: Any = body  # an architecture's discriminator body: features(), head(), feature_dim
         self.conditioning = conditioning
         self.cond_module = cond_module
         self.controllers = controllers
@@ -93,8 +93,8 @@ class GanModels:
         return z, labels, codes
 
     def sample_codes(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
-        parts = [c.sample_codes(n, generator, device) for c in self.controllers.values() if c.code_dim]
-        parts = [p for p in parts if p is not None]
+        drawn = [c.sample_codes(n, generator, device) for c in self.controllers.values() if c.code_dim]
+        parts = [p for p in drawn if p is not None]
         return torch.cat(parts, dim=1) if parts else None
 
 

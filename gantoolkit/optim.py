@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +13,7 @@ from gantoolkit.components import Loss, OptimizerSpec
 from gantoolkit.config import RunConfig
 from gantoolkit.errors import ConfigError, did_you_mean
 
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "rmsprop": torch.optim.RMSprop,
@@ -46,11 +46,13 @@ def plan_optimizers(config: RunConfig, loss: Loss) -> OptimizerPlan:
         raise ConfigError(f"unknown optimizer {name!r}", did_you_mean(name, OPTIMIZERS))
     kwargs = recommended.kwargs if name == recommended.name else {}
     betas = config.betas if config.betas is not None else recommended.betas
+    if betas is not None:
+        betas = (float(betas[0]), float(betas[1]))
     return OptimizerPlan(
         name=name,
         lr_g=config.lr_g or config.lr or recommended.lr,
         lr_d=config.lr_d or config.lr or recommended.lr,
-        betas=tuple(betas) if betas is not None else None,
+        betas=betas,
         kwargs=dict(kwargs),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import signal
 import threading
 from contextlib import contextmanager
@@ -80,8 +81,8 @@ class Trainer:
                 fake_s, fake_h = D.score_and_features(fake, y_fake)
                 loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
                 loss_d = loss_d + self._controller_terms("discriminator", fake, fake_h, codes, y_fake, real, real_h, y)
-            critic_step = self.step * self.n_critic + k
-            penalty = loss.penalty(PenaltyContext(lambda x, y=y: D(x, y), real, fake, self.rng, critic_step))
+            critic = functools.partial(D, labels=y)
+            penalty = loss.penalty(PenaltyContext(critic, real, fake, self.rng, self.step * self.n_critic + k))
             if penalty is not None:
                 loss_d = loss_d + penalty
             self.opt_d.zero_grad(set_to_none=True)

@@ -39,11 +39,11 @@ class GantoolGroup(TyperGroup):
     """Runs commands non-standalone and reports every failure as one line on stderr with an exit code."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         debug = debug_enabled(args)
         try:
             result = super().main(args=args, prog_name=prog_name or "gantool", complete_var=complete_var,
-                                  standalone_mode=False, **extra)
+                                  standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
             code = result if isinstance(result, int) else 0
         except GanToolkitError as e:
             if debug:

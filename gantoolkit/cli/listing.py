@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         rows = []
         for k in kinds:
             for spec in registry.list(k, pattern):
-                row = {"kind": k, "name": spec.name + (f":{spec.argument}" if spec.argument else ""),
+                row: dict[str, Any] = {"kind": k, "name": spec.name + (f":{spec.argument}" if spec.argument else ""),
                        "summary": spec.summary, "plugin": spec.plugin, "distribution": spec.distribution}
                 if options and k not in ("config", "command"):
                     row["options"] = [o.describe() for o in spec.options().values()]
@@ -61,5 +61,7 @@ def register(app: typer.Typer) -> None:
         for r in records:
             registered = ", ".join(f"{kind}:{name}" for kind, name in r.registered) or "-"
             status = Text("; ".join(r.errors), style="red") if r.errors else Text("ok", style="green")
+            if r.disabled:
+                status = Text("disabled by GANTOOL_DISABLE_PLUGINS", style="yellow")
             table.add_row(r.name, f"{r.distribution or '?'} {r.version or ''}", registered, status)
         out_console().print(table)

@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
             "betas": betas, "ema": ema, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
             "log_every": log_every, "keep_checkpoints": keep_checkpoints,
         }
-        given = {k: v for k, v in flags.items() if v is not None}
+        given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
         if controller:
             given["controllers"] = list(controller)
         opts = {"arch": arch_opt or [], "loss": loss_opt or [], "cond": cond_opt or [], "data": data_opt or [],

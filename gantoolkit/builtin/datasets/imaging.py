@@ -67,11 +67,11 @@ def open_image(path: Path, mode: str | None = None, size: int | None = None) -> 
     Raises `UnreadableImage` for anything PIL cannot decode.
     """
     try:
-        with Image.open(path) as img:
-            if size is not None and img.format == "JPEG":
-                img.draft(img.mode, (size, size))
-            img.load()
-            img = _upright(img)
+        with Image.open(path) as file:
+            if size is not None and file.format == "JPEG":
+                file.draft(file.mode, (size, size))
+            file.load()
+            img = _upright(file)
             target = mode or ("L" if img.mode in GRAY_MODES else "RGB")
             if img.mode.startswith("I"):
                 img = _wide_gray_to_l(img)
