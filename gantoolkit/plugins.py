@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from gantoolkit import hookspecs
-from gantoolkit.errors import PluginError
+from gantoolkit.errors import PluginError, did_you_mean
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.archs",
@@ -25,6 +25,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.conditionings",
     "gantoolkit.builtin.datasets",
     "gantoolkit.builtin.configs",
+    "gantoolkit.builtin.controllers",
+    "gantoolkit.builtin.metrics",
 )
 ENTRY_POINT_GROUP = "gantoolkit"
 BUILTIN_DISTRIBUTION = "gantoolkit"
@@ -53,6 +55,8 @@ class PluginRecord:
     builtin: bool = False
     errors: list[str] = field(default_factory=list)
     registered: list[tuple[str, str]] = field(default_factory=list)
+    #: skipped because GANTOOL_DISABLE_PLUGINS names it
+    disabled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +67,7 @@ class PluginRecord:
             "builtin": self.builtin,
             "errors": list(self.errors),
             "registered": [{"kind": k, "name": n} for k, n in self.registered],
+            "disabled": self.disabled,
         }
 
 
@@ -70,6 +75,20 @@ def gantoolkit_version() -> str:
     from gantoolkit import __version__
 
     return __version__
+
+
+def unknown_hooks(module: Any) -> list[str]:
+    """Names of `@gantoolkit.hookimpl` functions in `module` that match no gantoolkit hook (typos)."""
+    known = set(hookspecs.KIND_HOOKS.values())
+    out = []
+    for attr in dir(module):
+        try:
+            value = getattr(module, attr)
+        except Exception:
+            continue
+        if attr not in known and getattr(value, f"{ENTRY_POINT_GROUP}_impl", None) is not None:
+            out.append(attr)
+    return out
 
 
 class PluginHost:
@@ -93,6 +112,10 @@ class PluginHost:
             self.pm.register(module, name=record.name)
         except Exception as e:  # pluggy validates hook names and signatures here
             self.fail(record, f"cannot register: {e}")
+            return
+        for hook in unknown_hooks(module):  # pluggy would silently ignore a misspelt hook
+            self.fail(record, f"defines @hookimpl {hook!r}, which is not a gantoolkit hook "
+                              f"({did_you_mean(hook, hookspecs.KIND_HOOKS.values())})")
 
     def load_builtins(self) -> None:
         version = gantoolkit_version()
@@ -101,8 +124,9 @@ class PluginHost:
             record = PluginRecord(module_name, BUILTIN_DISTRIBUTION, version, module_name, builtin=True)
             self.register_module(module, record)
 
-    def load_entry_points(self) -> None:
-        if _flag("GANTOOL_DISABLE_PLUGIN_AUTOLOAD"):
+    def load_entry_points(self, force: bool = False) -> None:
+        """Load every `gantoolkit` entry point (unless GANTOOL_DISABLE_PLUGIN_AUTOLOAD is set and not `force`)."""
+        if _flag("GANTOOL_DISABLE_PLUGIN_AUTOLOAD") and not force:
             return
         disabled = disabled_plugins()
         seen: set[tuple[str, str]] = set()
@@ -112,9 +136,10 @@ class PluginHost:
             seen.add((ep.name, ep.value))
             dist = ep.dist.name if ep.dist is not None else None
             version = ep.dist.version if ep.dist is not None else None
-            if ep.name in disabled or (dist is not None and dist in disabled):
-                continue
             name = ep.name if ep.name not in self.records else f"{dist}:{ep.name}"
+            if ep.name in disabled or (dist is not None and dist in disabled):
+                self.records[name] = PluginRecord(name, dist, version, ep.value, disabled=True)
+                continue
             record = PluginRecord(name, dist, version, ep.value)
             self.records[name] = record
             try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +98,7 @@ class Registry:
                 impl.function(register=self._registrar(kind, record))
             except PluginError:
                 raise
-            except Exception as e:
+            except (Exception, SystemExit) as e:  # a hook that exits must not end the tool either
                 self.host.fail(record, f"{hook_name} raised {type(e).__name__}: {e}")
 
     def _registrar(self, kind: str, record: PluginRecord) -> Callable[..., None]:
@@ -173,7 +174,16 @@ class Registry:
                 f"{kind} {name!r} needs an argument", f"use {name}:{specs[base].argument}"
             )
         choices = [s.name + (f":{s.argument}" if s.argument else "") for s in specs.values()]
-        raise UnknownComponentError(f"unknown {KIND_LABELS[kind]} {name!r}", did_you_mean(name, choices))
+        hint = did_you_mean(name, choices) + self._unloaded()
+        raise UnknownComponentError(f"unknown {KIND_LABELS[kind]} {name!r}", hint)
+
+    def _unloaded(self) -> str:
+        """A hint naming plugins that failed or were skipped (they may be where a missing name lives)."""
+        records = self.host.records.values()
+        failed = sorted(r.name for r in records if r.errors and not r.registered)
+        disabled = sorted(r.name for r in records if r.disabled)
+        hint = f"; plugin(s) {', '.join(failed)} failed to load (see `gantool plugins`)" if failed else ""
+        return hint + (f"; plugin(s) {', '.join(disabled)} skipped by GANTOOL_DISABLE_PLUGINS" if disabled else "")
 
     def create(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
         """Build a component by name. (Datasets take their `:argument` through `DataRequest`, see `get`.)"""
@@ -201,3 +211,14 @@ def reset_registry() -> None:
     """Forget the registry so the next `get_registry()` loads plugins again (tests, after installs)."""
     global _REGISTRY
     _REGISTRY = None
+
+
+@contextmanager
+def use_registry(registry: Registry) -> Iterator[Registry]:
+    """Make `registry` the process-wide one inside the block (`gantoolkit.testing` and plugin tests)."""
+    global _REGISTRY
+    previous, _REGISTRY = _REGISTRY, registry
+    try:
+        yield registry
+    finally:
+        _REGISTRY = previous

@@ -1,0 +1,1243 @@
+"""The conformance kit: check that a component keeps the contract the core relies on.
+
+Plugin authors call these from their own tests::
+
+    from gantoolkit.testing import check_loss, plugin_registry
+    import my_gan_plugin
+
+    def test_lsgan_conforms():
+        check_loss("lsgan", registry=plugin_registry(my_gan_plugin))
+
+Each `check_*` function checks shapes, dtypes, devices (the CPU always, CUDA when there is one), finite values and
+flowing gradients, then trains a few real steps through `gantoolkit.trainer.Trainer` on tiny data with built-in
+partners, saves a checkpoint, reloads it with `load_generator` (identical samples), resumes it (bit-identical next
+step) and samples from it. A broken rule raises `ConformanceError` (an `AssertionError`) whose message names the
+component and the rule: ``architecture 'x': discriminator.head must return shape (B,), got (B, 1) [rule: head-shape]``.
+A component that cannot be checked on this machine (a dataset that needs a download) raises `ComponentUnavailable`,
+which pytest reports as a skip. `RULES` lists every rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import json
+import re
+import tempfile
+import types
+import unittest
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+from torch import nn
+
+import gantoolkit
+from gantoolkit.components import (
+    Architecture,
+    Conditioning,
+    ControllerContext,
+    Loss,
+    ModelSpec,
+    OptimizerSpec,
+    PenaltyContext,
+    TrainingController,
+)
+from gantoolkit.config import Choice, RunConfig, apply_layer
+from gantoolkit.data import IMAGE, VECTOR, DataInfo, DataRequest, Dataset, DataSource
+from gantoolkit.errors import ConfigError, DataError, GanToolkitError
+from gantoolkit.hookspecs import KIND_HOOKS, KIND_PLURALS
+from gantoolkit.plugins import PluginHost, PluginRecord
+from gantoolkit.registry import ComponentSpec, Registry, get_registry, use_registry
+
+__all__ = [
+    "RULES",
+    "ComponentUnavailable",
+    "ConformanceError",
+    "check_architecture",
+    "check_command",
+    "check_component",
+    "check_conditioning",
+    "check_config",
+    "check_controller",
+    "check_dataset",
+    "check_loss",
+    "check_plugin",
+    "check_registered",
+    "check_training",
+    "plugin_registry",
+    "registered_components",
+    "tiny_dataset",
+]
+
+#: every rule the kit checks, with what it means
+RULES: dict[str, str] = {
+    "registered": "the name is registered (and, for a plugin, loads without errors)",
+    "options": "the options given to the check are accepted by the factory",
+    "factory-type": "the factory builds an instance of the kind's base class from gantoolkit.components / data",
+    "check-raises-configerror": "Architecture.check refuses data only with ConfigError",
+    "supports-data": "the architecture accepts at least one of the shapes it is checked on",
+    "build-returns": "Architecture.build returns (generator, discriminator), both torch.nn.Module",
+    "discriminator-interface": "the discriminator has features(x), head(h) and a positive int feature_dim",
+    "generator-shape": "the generator maps B x generator_input_dim to B x data shape",
+    "dtype": "float32 inputs give float32 outputs (generator, features, head, losses, scores)",
+    "generator-range": "generated images lie in [-1, 1]",
+    "features-shape": "discriminator.features returns B x feature_dim",
+    "head-shape": "discriminator.head returns raw scores of shape (B,)",
+    "device": "outputs stay on the inputs' device (checked on CUDA when available)",
+    "finite-outputs": "outputs of finite inputs are finite",
+    "critic-batchnorm": "with critic_batchnorm=False the discriminator has no BatchNorm (or build refuses it)",
+    "gradients": "every trainable parameter and input that should receive a gradient gets a finite one",
+    "eval-batch-independent": "in eval mode, a sample does not depend on the rest of its batch",
+    "deterministic-build": "the same torch seed builds the same weights",
+    "n-critic": "Loss.n_critic is an int >= 1",
+    "critic-batchnorm-flag": "Loss.critic_batchnorm is a bool",
+    "optimizer": "Loss.optimizer() returns an OptimizerSpec with a known optimizer, lr > 0, betas in [0, 1)",
+    "loss-scalar": "losses and penalties are 0-dim float tensors",
+    "finite-losses": "losses stay finite, also for raw scores as large as +-30 (work on logits)",
+    "score-direction": "a higher score means 'more real': the critic's loss prefers high real / low fake scores, "
+                       "the generator's loss prefers high fake scores",
+    "penalty": "Loss.penalty returns None or a finite scalar that reaches the critic's parameters",
+    "after-step": "Loss.after_discriminator_step runs on a critic",
+    "setup": "Conditioning.setup / TrainingController.setup accept the data (or refuse it with ConfigError)",
+    "extra-dims": "generator_extra_dim, discriminator_extra_channels and code_dim are ints >= 0",
+    "generator-vector": "Conditioning.generator_vector returns B x generator_extra_dim floats",
+    "discriminator-input": "Conditioning.discriminator_input returns B x (C + extra) x ... in x's dtype",
+    "critic-module": "critic_module(feature_dim) returns None or a torch.nn.Module",
+    "score": "Conditioning.score returns (B,) scores through which the head score and features get gradients",
+    "sample-labels": "sample_labels returns None (unconditional) or int64 (n,) labels in [0, K), seeded",
+    "labels-used": "a conditioning that requires labels lets them change the generator's or the critic's input "
+                   "or score",
+    "codes": "TrainingController.sample_codes returns n x code_dim floats (None when code_dim is 0), seeded",
+    "controller-terms": "controller terms are None or finite scalars",
+    "editor": "the controller is a TrainingController (editors have no training contract)",
+    "dataset-returns": "DataSource.load returns a gantoolkit Dataset whose info is a DataInfo",
+    "dataset-tensors": "images are uint8 N x C x H x W, vectors float32 N x D, matching info.shape",
+    "labels": "labels are None for unlabelled data, else int64 (N,) in [0, num_classes), "
+              "with num_classes class names (or none)",
+    "info-json": "DataInfo survives the JSON round trip that checkpoints make",
+    "deterministic-load": "loading twice gives the same data (resume depends on it)",
+    "image-size": "image datasets honour DataRequest.image_size",
+    "build-models": "gantoolkit composes the component with built-in partners",
+    "train-step": "Trainer.train_step runs",
+    "training-updates": "a few training steps change both networks' weights",
+    "finite-parameters": "weights stay finite while training",
+    "checkpoint-save": "a checkpoint can be written (every state tensor is a plain tensor)",
+    "checkpoint-roundtrip": "load_generator on the checkpoint gives identical samples",
+    "sampling": "LoadedGenerator.sample gives finite samples of the data's shape, the same for the same seed",
+    "resume-exact": "a run resumed from its checkpoint takes the same next step as the uninterrupted run",
+    "cuda": "a training step runs on CUDA (when available)",
+    "config-valid": "a preset is a table of settings that RunConfig accepts",
+    "config-components": "the component names in a preset are registered",
+    "command": "a command is a typer.Typer or a function, not a core name, and answers --help",
+    "plugin-installed": "the distribution is installed and has an entry point in the 'gantoolkit' group",
+    "plugin-loads": "the plugin imports and its hooks run without errors or name clashes",
+    "provenance": "each registered component records the plugin's distribution and version",
+}
+
+#: tiny options for the built-in partners the kit trains a component with
+PARTNER_OPTIONS: dict[str, dict[str, Any]] = {
+    "mlp": {"hidden_dim": 16, "g_depth": 2, "d_depth": 2},
+    "dcgan": {"ngf": 8, "ndf": 8},
+}
+IMAGE_SHAPE = (3, 8, 8)
+VECTOR_SHAPE = (2,)
+CLASSES = 3
+LATENT = 8
+BATCH = 4
+
+
+class ConformanceError(AssertionError):
+    """A component broke a rule of its contract; `rule` is a key of `RULES`."""
+
+    def __init__(self, subject: str, rule: str, detail: str) -> None:
+        self.subject, self.rule, self.detail = subject, rule, detail
+        super().__init__(f"{subject}: {detail} [rule: {rule}]")
+
+
+class ComponentUnavailable(unittest.SkipTest):
+    """The component cannot be checked here (for example a dataset whose files are not on this machine)."""
+
+
+class _Check:
+    """Raises `ConformanceError`s about one subject."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.subject = f"{kind} {name!r}"
+
+    def fail(self, rule: str, detail: str) -> NoReturn:
+        assert rule in RULES, rule
+        raise ConformanceError(self.subject, rule, detail)
+
+    def require(self, ok: Any, rule: str, detail: str | Callable[[], str]) -> None:
+        if not ok:
+            self.fail(rule, detail() if callable(detail) else detail)
+
+    @contextlib.contextmanager
+    def step(self, rule: str, what: str) -> Iterator[None]:
+        """Any exception inside the block breaks `rule`."""
+        try:
+            yield
+        except (ConformanceError, ComponentUnavailable):
+            raise
+        except Exception as e:
+            self.fail(rule, f"{what} raised {type(e).__name__}: {_first_line(e)}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _shape(t: Any) -> str:
+    if not isinstance(t, torch.Tensor):
+        return f"a {type(t).__name__}"
+    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
+
+
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """One intra-op thread (tiny models run fastest so, and do not fight other processes for cores), and the
+    caller's global RNG state restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _quiet(check: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a check inside `_quietly()`."""
+
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _quietly():
+            return check(*args, **kwargs)
+
+    return run
+
+
+def _bshape(t: Any) -> str:
+    """A batch-first shape with the batch written as B: (B, 1)."""
+    if not isinstance(t, torch.Tensor) or t.dim() == 0:
+        return _shape(t)
+    return "(" + ", ".join(["B", *(str(s) for s in t.shape[1:])]) + ("," if t.dim() == 1 else "") + ")"
+
+
+def _devices() -> list[torch.device]:
+    return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+
+
+# -- registries -------------------------------------------------------------------------------------------------
+
+
+def plugin_registry(*plugins: Any, entry_points: bool = False) -> Registry:
+    """A registry of the built-ins plus `plugins` (modules or objects with `@gantoolkit.hookimpl` functions),
+    and, with `entry_points=True`, every installed plugin. A plugin that fails to load is a `ConformanceError`."""
+    host = PluginHost()
+    host.load_builtins()
+    if entry_points:
+        host.load_entry_points(force=True)
+    records = []
+    for plugin in plugins:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        record = PluginRecord(name, None, None, name)
+        host.register_module(plugin, record)
+        records.append(record)
+    registry = Registry(host)
+    for record in records:
+        if record.errors:
+            raise ConformanceError(f"plugin {record.name!r}", "plugin-loads", "; ".join(record.errors))
+    return registry
+
+
+def _factory_plugin(kind: str, name: str, factory: Any, argument: str | None = None) -> types.ModuleType:
+    module = types.ModuleType(f"conformance-{name}")
+    hook = KIND_HOOKS[kind]
+
+    def register_hook(register: Callable[..., None]) -> None:
+        register(name, factory, summary="under test", argument=argument)
+
+    register_hook.__name__ = hook
+    setattr(module, hook, gantoolkit.hookimpl(register_hook))
+    return module
+
+
+def _resolve(kind: str, component: Any, name: str | None, registry: Registry | None,
+             argument: str | None = None) -> tuple[str, Registry]:
+    """(registered name, registry holding it) for a name, or for a factory registered on the fly."""
+    if isinstance(component, str):
+        registry = registry or get_registry()
+        try:
+            registry.get(kind, component)
+        except GanToolkitError as e:
+            raise ConformanceError(f"{kind} {component!r}", "registered", str(e)) from None
+        return component, registry
+    if not callable(component):
+        raise TypeError(f"give a registered {kind} name or a factory, not {type(component).__name__}")
+    if name is None:
+        name = getattr(component, "__name__", "under-test").lower().replace("_", "-")
+        if name in plugin_registry().specs[kind]:  # a built-in's name: keep both apart
+            name += "-under-test"
+    registry = plugin_registry(_factory_plugin(kind, name, component, "ARGUMENT" if argument is not None else None))
+    return (f"{name}:{argument}" if argument is not None else name), registry
+
+
+def _create(chk: _Check, registry: Registry, kind: str, name: str, options: dict[str, Any] | None, base: type) -> Any:
+    spec, _ = registry.get(kind, name)
+    try:
+        bound = spec.bind(options)
+    except GanToolkitError as e:
+        chk.fail("options", str(e))
+    with chk.step("factory-type", f"{name}(**options)"):
+        obj = spec.load()(**bound)
+    chk.require(isinstance(obj, base), "factory-type",
+                lambda: f"the factory built a {type(obj).__name__}, not a gantoolkit {base.__name__}")
+    return obj
+
+
+# -- tiny data -------------------------------------------------------------------------------------------------
+
+
+def tiny_info(shape: Sequence[int], classes: int = CLASSES) -> DataInfo:
+    shape = tuple(int(s) for s in shape)
+    return DataInfo(
+        source="conformance:" + "x".join(map(str, shape)),
+        modality=IMAGE if len(shape) == 3 else VECTOR,
+        shape=shape,
+        num_classes=classes,
+        class_names=tuple(f"class{i}" for i in range(classes)),
+    )
+
+
+def tiny_dataset(shape: Sequence[int] = IMAGE_SHAPE, classes: int = CLASSES, n: int = 64, seed: int = 0) -> Dataset:
+    """A small labelled dataset: images (C, H, W) whose classes differ in mean colour, or 2-D-like vectors in
+    Gaussian blobs (one per class). `classes=0` makes it unlabelled."""
+    info = tiny_info(shape, classes)
+    rng = torch.Generator().manual_seed(seed)
+    groups = max(classes, 1)
+    labels = torch.arange(n) % groups
+    if info.is_image:
+        base = torch.rand(groups, *info.shape, generator=rng) * 180
+        noise = torch.rand(n, *info.shape, generator=rng) * 75
+        data = (base[labels] + noise).round().clamp(0, 255).to(torch.uint8)
+    else:
+        means = torch.randn(groups, *info.shape, generator=rng) * 2
+        data = (means[labels] + 0.1 * torch.randn(n, *info.shape, generator=rng)).float()
+    return Dataset(info, data, labels.long() if classes else None)
+
+
+# -- the training round trip shared by every component check ----------------------------------------------------
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> str | None:
+    """None when equal, else the first differing key."""
+    if a.keys() != b.keys():
+        return f"keys differ: {sorted(set(a) ^ set(b))[:3]}"
+    for key in a:
+        if a[key].shape != b[key].shape or not torch.equal(a[key], b[key]):
+            return key
+    return None
+
+
+def _changed(before: dict[str, torch.Tensor], module: nn.Module) -> bool:
+    now = dict(module.named_parameters())
+    return any(not torch.equal(before[k], p.detach()) for k, p in now.items() if k in before)
+
+
+def _train_roundtrip(chk: _Check, registry: Registry, config: RunConfig, dataset: Dataset, steps: int = 2) -> None:
+    """Train `steps` steps, checkpoint, reload (same samples), sample, resume (same next step), on the CPU;
+    one training step on CUDA when there is a GPU."""
+    from gantoolkit.checkpoint import load_checkpoint
+    from gantoolkit.models import build_models
+    from gantoolkit.runs import create_run_dir
+    from gantoolkit.sampling import load_generator
+    from gantoolkit.trainer import Trainer
+
+    cpu = torch.device("cpu")
+    saved_config = config.to_json()
+    where = f"with {config.arch.name} + {config.loss.name} + {config.cond.name} on {dataset.info.source}"
+    with tempfile.TemporaryDirectory(prefix="gantool-conformance-") as tmp, use_registry(registry), \
+            torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        with chk.step("build-models", f"building the models {where}"):
+            models = build_models(config, dataset.info, registry)
+        run_dir = create_run_dir(Path(tmp) / "run", "conformance")
+        with chk.step("train-step", f"creating the trainer {where}"):
+            trainer = Trainer(models, dataset, run_dir, cpu)
+        g0, d0 = _state(trainer.G), _state(trainer.D)
+        for _ in range(steps):
+            with chk.step("train-step", f"training step {trainer.step + 1} {where}"):
+                losses = trainer.train_step()
+            trainer.step += 1
+            for key, value in losses.items():
+                chk.require(bool(torch.isfinite(value).all()), "finite-losses",
+                            lambda k=key, v=value: f"{k} is {v.item()} at training step {trainer.step} {where}")
+        chk.require(_changed(g0, trainer.G), "training-updates",
+                    f"{steps} training steps {where} left the generator's weights unchanged "
+                    "(no gradient reaches them?)")
+        chk.require(_changed(d0, trainer.D), "training-updates",
+                    f"{steps} training steps {where} left the critic's weights unchanged "
+                    "(no gradient reaches them?)")
+        for net, module in (("generator", trainer.G), ("critic", trainer.D)):
+            bad = [k for k, p in module.named_parameters() if not torch.isfinite(p).all()]
+            chk.require(not bad, "finite-parameters", f"{net} weights {bad[:3]} became NaN or infinite {where}")
+        with chk.step("checkpoint-save", f"saving a checkpoint {where}"):
+            path = trainer.save_checkpoint()
+        _check_reload(chk, load_generator, trainer, path, dataset.info, where)
+        # resume: the uninterrupted run's next step ...
+        with chk.step("train-step", f"training step {trainer.step + 1} {where}"):
+            trainer.train_step()
+        expected_g, expected_d = _state(trainer.G), _state(trainer.D)
+        # ... equals the next step of a run rebuilt from the checkpoint
+        with chk.step("resume-exact", f"resuming from the checkpoint {where}"):
+            again = RunConfig.from_json(saved_config)
+            torch.manual_seed(again.seed)
+            resumed = Trainer(build_models(again, dataset.info, registry), dataset, run_dir, cpu)
+            resumed.load_state(load_checkpoint(path))
+            resumed.train_step()
+        for net, want, got in (("generator", expected_g, resumed.G), ("critic", expected_d, resumed.D)):
+            differ = _same_state(want, _state(got))
+            chk.require(differ is None, "resume-exact",
+                        f"after resuming {where}, the next step gives a different {net} ({differ}); some state is "
+                        "not in the modules' state_dict or depends on something other than the seed")
+        if torch.cuda.is_available():
+            gpu = torch.device("cuda")
+            with chk.step("cuda", f"a training step on CUDA {where}"):
+                torch.manual_seed(config.seed)
+                on_gpu = Trainer(build_models(RunConfig.from_json(saved_config), dataset.info, registry),
+                                 dataset, create_run_dir(Path(tmp) / "gpu", "gpu"), gpu)
+                losses = on_gpu.train_step()
+            chk.require(all(v.device.type == "cuda" and bool(torch.isfinite(v).all()) for v in losses.values()),
+                        "cuda", f"a training step on CUDA {where} gave non-finite losses or left the device")
+
+
+def _check_reload(chk: _Check, load_generator: Any, trainer: Any, path: Path, info: DataInfo, where: str) -> None:
+    """load_generator(path) must reproduce the trainer's samples and sample by seed."""
+    with chk.step("checkpoint-roundtrip", f"load_generator on the checkpoint {where}"):
+        loaded = load_generator(path)
+    n = 6
+    z = loaded.latents(n, seed=3)
+    labels, codes = loaded.labels(n), loaded.codes(n, seed=3)
+    G = trainer.sampler
+    was_training = G.training
+    G.eval()
+    with torch.no_grad():
+        ours = G(z, labels, codes).float()
+    G.train(was_training)
+    with chk.step("checkpoint-roundtrip", f"generating from the reloaded generator {where}"):
+        theirs = loaded.generate(z, labels, codes)
+    chk.require(ours.shape == theirs.shape and torch.equal(ours, theirs), "checkpoint-roundtrip",
+                lambda: f"samples of the generator reloaded from its checkpoint {where} differ from the trained one's "
+                        f"(max difference {(ours - theirs).abs().max().item() if ours.shape == theirs.shape else '-'})")
+    klass = 0 if loaded.conditional else None
+    with chk.step("sampling", f"LoadedGenerator.sample {where}"):
+        first, _ = loaded.sample(5, seed=1, class_index=klass)
+        second, _ = loaded.sample(5, seed=1, class_index=klass)
+    chk.require(tuple(first.shape) == (5, *info.shape), "sampling",
+                f"sample(5) {where} returned shape {_shape(first)}, expected (5, {', '.join(map(str, info.shape))})")
+    chk.require(bool(torch.isfinite(first).all()), "sampling", f"sample() {where} returned NaN or infinite values")
+    chk.require(torch.equal(first, second), "sampling", f"sample() {where} differs between two calls with one seed")
+    if info.is_image:
+        chk.require(first.min() >= -1 and first.max() <= 1, "generator-range",
+                    lambda: f"sampled images {where} span [{first.min():.3g}, {first.max():.3g}], not [-1, 1]")
+
+
+def _config(arch: str, loss: str, cond: str, options: dict[str, dict[str, Any]] | None, controllers=()) -> RunConfig:
+    options = options or {}
+
+    def choice(key: str, name: str) -> Choice:
+        return Choice(name, dict(options.get(key, PARTNER_OPTIONS.get(name, {}) if key == "arch" else {})))
+
+    return RunConfig(
+        arch=choice("arch", arch), loss=choice("loss", loss), cond=choice("cond", cond), data=Choice("conformance"),
+        controllers=[Choice(c, dict(options.get(c, {}))) for c in controllers],
+        latent_dim=LATENT, batch_size=8, steps=3, seed=0, device="cpu", log_every=1, keep_checkpoints=5,
+    )
+
+
+def _partner_arch(info: DataInfo) -> str:
+    return "dcgan" if info.is_image else "mlp"
+
+
+@_quiet
+def check_training(
+    arch: str = "dcgan",
+    loss: str = "bce",
+    cond: str = "none",
+    *,
+    controllers: Sequence[str] = (),
+    options: dict[str, dict[str, Any]] | None = None,
+    data: Dataset | str | Sequence[int] = IMAGE_SHAPE,
+    steps: int = 2,
+    registry: Registry | None = None,
+) -> None:
+    """Train registered components together for a few steps and check the checkpoint round trip, sampling and
+    resume. `options` maps "arch", "loss", "cond" or a controller's name to options (tiny defaults for the
+    built-in architectures); `data` is a Dataset, a registered dataset name ("toy:ring") or a shape."""
+    registry = registry or get_registry()
+    parts = [f"{arch}+{loss}+{cond}", *controllers]
+    chk = _Check("combination", " ".join(parts))
+    if isinstance(data, Dataset):
+        dataset = data
+    elif isinstance(data, str):
+        dataset = _load_registered(chk, registry, data, {}, image_size=None)
+    else:
+        dataset = tiny_dataset(tuple(data))
+    _train_roundtrip(chk, registry, _config(arch, loss, cond, options, controllers), dataset, steps)
+
+
+# -- architectures --------------------------------------------------------------------------------------------
+
+
+@_quiet
+def check_architecture(
+    architecture: str | Callable[..., Architecture],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+    shapes: Sequence[Sequence[int]] = (IMAGE_SHAPE, VECTOR_SHAPE),
+    train: bool = True,
+) -> None:
+    """Check an architecture on each shape it accepts (image C x H x W and/or vector D), then train it."""
+    name, registry = _resolve("architecture", architecture, name, registry)
+    chk = _Check("architecture", name)
+    arch: Architecture = _create(chk, registry, "architecture", name, options, Architecture)
+    supported: list[DataInfo] = []
+    for shape in shapes:
+        info = tiny_info(shape)
+        try:
+            arch.check(info)
+        except ConfigError:
+            continue
+        except Exception as e:
+            chk.fail("check-raises-configerror",
+                     f"check() on {info.source} raised {type(e).__name__}: {_first_line(e)}; "
+                     "refuse data with ConfigError")
+        supported.append(info)
+    chk.require(supported, "supports-data",
+                f"check() refuses every shape it was given ({', '.join('x'.join(map(str, s)) for s in shapes)}); "
+                "pass shapes= that it supports")
+    for info in supported:
+        for device in _devices():
+            _check_bodies(chk, arch, info, extra=0, batchnorm=True, device=device)
+            _check_bodies(chk, arch, info, extra=CLASSES, batchnorm=False, device=device)
+        _check_deterministic_build(chk, arch, info)
+        if train:
+            config = _config(name, "bce", "onehot", {"arch": dict(options or {})})
+            _train_roundtrip(chk, registry, config, tiny_dataset(info.shape))
+
+
+def _spec(info: DataInfo, extra: int, batchnorm: bool) -> ModelSpec:
+    return ModelSpec(
+        data=info,
+        latent_dim=LATENT,
+        generator_input_dim=LATENT + extra,
+        discriminator_input_shape=(info.shape[0] + extra, *info.shape[1:]),
+        critic_batchnorm=batchnorm,
+    )
+
+
+def _build(chk: _Check, arch: Architecture, spec: ModelSpec, where: str) -> tuple[nn.Module, nn.Module] | None:
+    """The bodies, or None when build refuses a BatchNorm-free critic with ConfigError."""
+    try:
+        built = arch.build(spec)
+    except ConfigError:
+        if not spec.critic_batchnorm:
+            return None
+        raise
+    except Exception as e:
+        chk.fail("build-returns", f"build() {where} raised {type(e).__name__}: {_first_line(e)}")
+    chk.require(isinstance(built, tuple) and len(built) == 2 and all(isinstance(m, nn.Module) for m in built),
+                "build-returns", f"build() {where} must return (generator, discriminator) modules, got {built!r:.80}")
+    return built
+
+
+def _check_bodies(chk: _Check, arch: Architecture, info: DataInfo, extra: int, batchnorm: bool,
+                  device: torch.device) -> None:
+    spec = _spec(info, extra, batchnorm)
+    where = (f"for {info.source}" + (f" with {extra} extra input channels" if extra else "")
+             + ("" if batchnorm else " and critic_batchnorm=False") + (f" on {device}" if device.type != "cpu" else ""))
+    try:
+        built = _build(chk, arch, spec, where)
+    except ConfigError as e:
+        chk.fail("build-returns", f"build() {where} raised ConfigError: {e}")
+    if built is None:
+        return
+    g, d = (m.to(device) for m in built)
+    for attr in ("features", "head"):
+        chk.require(callable(getattr(d, attr, None)), "discriminator-interface",
+                    f"the discriminator {where} has no method {attr}() (see gantoolkit.components.Architecture)")
+    feature_dim = getattr(d, "feature_dim", None)
+    chk.require(isinstance(feature_dim, int) and not isinstance(feature_dim, bool) and feature_dim > 0,
+                "discriminator-interface",
+                f"discriminator.feature_dim {where} must be a positive int, got {feature_dim!r}")
+    if not batchnorm:
+        norms = [n for n, m in d.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        chk.require(not norms, "critic-batchnorm",
+                    f"the discriminator {where} has BatchNorm layers {norms[:3]}; a per-sample penalty forbids them")
+    rng = torch.Generator().manual_seed(0)
+    v = torch.randn(BATCH, spec.generator_input_dim, generator=rng).to(device)
+    g.train()
+    d.train()
+    with chk.step("generator-shape", f"generator(B x {spec.generator_input_dim}) {where}"):
+        x = g(v)
+    want = (BATCH, *info.shape)
+    chk.require(isinstance(x, torch.Tensor) and tuple(x.shape) == want, "generator-shape",
+                f"the generator {where} must return shape {want}, got {_shape(x)}")
+    chk.require(x.dtype == torch.float32, "dtype", f"the generator {where} returned {x.dtype}, not float32")
+    chk.require(x.device.type == device.type, "device", f"the generator {where} returned a tensor on {x.device}")
+    chk.require(bool(torch.isfinite(x).all()), "finite-outputs", f"the generator {where} returned NaN or inf")
+    if info.is_image:
+        chk.require(x.min() >= -1 and x.max() <= 1, "generator-range",
+                    lambda: f"generated images {where} span [{x.min():.3g}, {x.max():.3g}]; end with tanh")
+    x_in = x
+    if extra:
+        planes = torch.randn(BATCH, extra, *info.shape[1:], generator=rng).to(device)
+        x_in = torch.cat([x, planes], dim=1)
+    with chk.step("features-shape", f"discriminator.features {where}"):
+        h = d.features(x_in)
+    chk.require(isinstance(h, torch.Tensor) and tuple(h.shape) == (BATCH, feature_dim), "features-shape",
+                f"discriminator.features {where} must return shape (B, feature_dim) = ({BATCH}, {feature_dim}), "
+                f"got {_shape(h)}")
+    with chk.step("head-shape", f"discriminator.head {where}"):
+        s = d.head(h)
+    chk.require(isinstance(s, torch.Tensor) and tuple(s.shape) == (BATCH,), "head-shape",
+                f"discriminator.head {where} must return shape (B,), got {_bshape(s)}")
+    chk.require(h.dtype == torch.float32 and s.dtype == torch.float32, "dtype",
+                f"the discriminator {where} returned {h.dtype} features and {s.dtype} scores, not float32")
+    chk.require(h.device.type == device.type and s.device.type == device.type, "device",
+                f"the discriminator {where} returned tensors on {h.device} / {s.device}")
+    chk.require(bool(torch.isfinite(s).all()), "finite-outputs", f"the discriminator {where} returned NaN or inf")
+    with chk.step("gradients", f"backward through discriminator(generator(z)) {where}"):
+        s.mean().backward()
+    for net, module in (("generator", g), ("discriminator", d)):
+        for pname, p in module.named_parameters():
+            if not p.requires_grad:
+                continue
+            chk.require(p.grad is not None, "gradients",
+                        f"{net} parameter {pname!r} {where} receives no gradient (is it used in forward?)")
+            chk.require(bool(torch.isfinite(p.grad).all()), "gradients",
+                        f"{net} parameter {pname!r} {where} got a NaN or infinite gradient")
+    g.eval()
+    with torch.no_grad():
+        full, single = g(v), g(v[:1])
+    chk.require(torch.allclose(full[:1], single, atol=1e-5, rtol=1e-4), "eval-batch-independent",
+                f"in eval mode the generator {where} gives a different sample for the same z in a batch of "
+                f"{BATCH} and alone (batch statistics used at eval time?)")
+
+
+def _check_deterministic_build(chk: _Check, arch: Architecture, info: DataInfo) -> None:
+    spec = _spec(info, 0, True)
+    states = []
+    with torch.random.fork_rng(devices=[]):
+        for _ in range(2):
+            torch.manual_seed(1234)
+            g, d = arch.build(spec)
+            states.append({**{f"g.{k}": v for k, v in _state(g).items()},
+                           **{f"d.{k}": v for k, v in _state(d).items()}})
+    differ = _same_state(*states)
+    chk.require(differ is None, "deterministic-build",
+                f"two builds for {info.source} after the same torch.manual_seed differ ({differ}); "
+                "draw initial weights from torch's global generator only")
+
+
+# -- losses ---------------------------------------------------------------------------------------------------
+
+
+@_quiet
+def check_loss(
+    loss: str | Callable[..., Loss],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+    train: bool = True,
+) -> None:
+    """Check a loss's recipe, values, gradients and penalty, then train with it on images and vectors."""
+    name, registry = _resolve("loss", loss, name, registry)
+    chk = _Check("loss", name)
+    obj: Loss = _create(chk, registry, "loss", name, options, Loss)
+    n_critic = obj.n_critic
+    chk.require(isinstance(n_critic, int) and not isinstance(n_critic, bool) and n_critic >= 1, "n-critic",
+                f"n_critic must be an int >= 1, got {n_critic!r}")
+    chk.require(isinstance(obj.critic_batchnorm, bool), "critic-batchnorm-flag",
+                f"critic_batchnorm must be True or False, got {obj.critic_batchnorm!r}")
+    _check_optimizer(chk, obj)
+    for device in _devices():
+        _check_loss_values(chk, obj, device)
+    _check_penalty(chk, obj)
+    if train:
+        for info, cond in ((tiny_info(IMAGE_SHAPE), "onehot"), (tiny_info(VECTOR_SHAPE), "none")):
+            config = _config(_partner_arch(info), name, cond, {"loss": dict(options or {})})
+            _train_roundtrip(chk, registry, config, tiny_dataset(info.shape))
+
+
+def _check_optimizer(chk: _Check, loss: Loss) -> None:
+    from gantoolkit.optim import OPTIMIZERS
+
+    with chk.step("optimizer", "optimizer()"):
+        spec = loss.optimizer()
+    chk.require(isinstance(spec, OptimizerSpec), "optimizer",
+                f"optimizer() must return an OptimizerSpec, got {type(spec).__name__}")
+    chk.require(spec.name in OPTIMIZERS, "optimizer",
+                f"optimizer() names {spec.name!r}; gantoolkit knows {', '.join(OPTIMIZERS)}")
+    chk.require(isinstance(spec.lr, (int, float)) and spec.lr > 0, "optimizer",
+                f"optimizer() lr must be > 0, got {spec.lr!r}")
+    betas = spec.betas
+    chk.require(betas is None or (len(betas) == 2 and all(0 <= b < 1 for b in betas)), "optimizer",
+                f"optimizer() betas must be None or two numbers in [0, 1), got {betas!r}")
+
+
+def _loss_value(chk: _Check, what: str, value: Any, where: str) -> torch.Tensor:
+    chk.require(isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point(), "loss-scalar",
+                lambda: f"{what} {where} must return a 0-dim float tensor, got {_shape(value)}")
+    chk.require(value.dtype == torch.float32, "dtype", f"{what} {where} returned {value.dtype}, not float32")
+    chk.require(bool(torch.isfinite(value)), "finite-losses",
+                lambda: f"{what} {where} is {value.item()}; compute it from raw scores (logits), never probabilities")
+    return value
+
+
+def _check_loss_values(chk: _Check, loss: Loss, device: torch.device) -> None:
+    rng = torch.Generator().manual_seed(0)
+    on = "" if device.type == "cpu" else f" on {device}"
+    cases = {
+        "for random scores": (torch.randn(8, generator=rng), torch.randn(8, generator=rng)),
+        "for scores of +-30": (torch.full((8,), 30.0), torch.full((8,), -30.0)),
+        "for scores of -+30": (torch.full((8,), -30.0), torch.full((8,), 30.0)),
+    }
+    for label, (real0, fake0) in cases.items():
+        where = label + on
+        real = real0.to(device).requires_grad_(True)
+        fake = fake0.to(device).requires_grad_(True)
+        with chk.step("loss-scalar", f"discriminator_loss {where}"):
+            ld = loss.discriminator_loss(real, fake)
+        _loss_value(chk, "discriminator_loss", ld, where)
+        chk.require(ld.device.type == device.type, "device", f"discriminator_loss {where} is on {ld.device}")
+        with chk.step("gradients", f"the gradient of discriminator_loss {where}"):
+            grads = torch.autograd.grad(ld, [real, fake], allow_unused=True)
+        chk.require(all(gr is not None for gr in grads), "gradients",
+                    f"discriminator_loss {where} must depend on both the real and the fake scores")
+        chk.require(all(bool(torch.isfinite(gr).all()) for gr in grads), "gradients",
+                    f"discriminator_loss {where} has a NaN or infinite gradient")
+        if label == "for random scores":
+            chk.require(any(bool(gr.abs().sum() > 0) for gr in grads), "gradients",
+                        f"discriminator_loss {where} has a zero gradient")
+        fake_g = fake0.to(device).requires_grad_(True)
+        with chk.step("loss-scalar", f"generator_loss {where}"):
+            lg = loss.generator_loss(fake_g)
+        _loss_value(chk, "generator_loss", lg, where)
+        with chk.step("gradients", f"the gradient of generator_loss {where}"):
+            (gg,) = torch.autograd.grad(lg, [fake_g], allow_unused=True)
+        chk.require(gg is not None and bool(torch.isfinite(gg).all()), "gradients",
+                    f"generator_loss {where} must depend on the fake scores with a finite gradient")
+    high, low = torch.ones(8, device=device), -torch.ones(8, device=device)
+    with torch.no_grad():
+        right, wrong = loss.discriminator_loss(high, low), loss.discriminator_loss(low, high)
+        g_high, g_low = loss.generator_loss(high), loss.generator_loss(low)
+    chk.require(right < wrong, "score-direction",
+                lambda: f"discriminator_loss(real=+1, fake=-1) = {right.item():.4g} is not below "
+                        f"discriminator_loss(real=-1, fake=+1) = {wrong.item():.4g}; higher scores must mean 'real'")
+    chk.require(g_high < g_low, "score-direction",
+                lambda: f"generator_loss(+1) = {g_high.item():.4g} is not below generator_loss(-1) = "
+                        f"{g_low.item():.4g}; the generator must want high scores")
+
+
+def _check_penalty(chk: _Check, loss: Loss) -> None:
+    rng = torch.Generator().manual_seed(0)
+    for shape in ((2,), (1, 4, 4)):
+        critic = nn.Sequential(nn.Flatten(), nn.Linear(int(torch.Size(shape).numel()), 1))
+        real = torch.randn(BATCH, *shape, generator=rng)
+        fake = torch.randn(BATCH, *shape, generator=rng)
+        for step in range(max(2, loss.n_critic)):
+            seeded = torch.Generator().manual_seed(step)
+            ctx = PenaltyContext(lambda x, c=critic: c(x).view(-1), real, fake, seeded, step)
+            where = f"for data of shape (B, {', '.join(map(str, shape))}) at critic step {step}"
+            with chk.step("penalty", f"penalty() {where}"):
+                value = loss.penalty(ctx)
+            if value is None:
+                continue
+            _loss_value(chk, "penalty()", value, where)
+            critic.zero_grad(set_to_none=True)
+            with chk.step("penalty", f"backward through penalty() {where}"):
+                value.backward()
+            grads = [p.grad for p in critic.parameters() if p.grad is not None]
+            chk.require(grads and all(bool(torch.isfinite(gr).all()) for gr in grads), "penalty",
+                        f"penalty() {where} does not reach the critic's parameters with finite gradients")
+        with chk.step("after-step", "after_discriminator_step(critic)"):
+            loss.after_discriminator_step(critic)
+
+
+# -- conditionings ------------------------------------------------------------------------------------------
+
+
+@_quiet
+def check_conditioning(
+    conditioning: str | Callable[..., Conditioning],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+    train: bool = True,
+) -> None:
+    """Check a conditioning scheme on labelled images and vectors, then train with it."""
+    name, registry = _resolve("conditioning", conditioning, name, registry)
+    chk = _Check("conditioning", name)
+    supported = []
+    for shape in (IMAGE_SHAPE, VECTOR_SHAPE):
+        cond: Conditioning = _create(chk, registry, "conditioning", name, options, Conditioning)
+        info = tiny_info(shape)
+        try:
+            cond.setup(info)
+        except ConfigError:
+            continue
+        except Exception as e:
+            chk.fail("setup", f"setup() for {info.source} raised {type(e).__name__}: {_first_line(e)}")
+        supported.append(info)
+        for device in _devices():
+            _check_conditioning_parts(chk, cond, info, device)
+    chk.require(supported, "setup", "setup() refuses both labelled images and labelled vectors")
+    if train:
+        for info in supported:
+            config = _config(_partner_arch(info), "bce", name, {"cond": dict(options or {})})
+            _train_roundtrip(chk, registry, config, tiny_dataset(info.shape))
+
+
+def _check_conditioning_parts(chk: _Check, cond: Conditioning, info: DataInfo, device: torch.device) -> None:
+    where = f"for {info.source}" + ("" if device.type == "cpu" else f" on {device}")
+    requires = cond.requires_labels
+    chk.require(isinstance(requires, bool), "setup", f"requires_labels must be True or False, got {requires!r}")
+    gx, dx = cond.generator_extra_dim, cond.discriminator_extra_channels
+    for attr, value in (("generator_extra_dim", gx), ("discriminator_extra_channels", dx)):
+        chk.require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, "extra-dims",
+                    f"{attr} {where} must be an int >= 0, got {value!r}")
+    rng = torch.Generator().manual_seed(0)
+    labels = torch.tensor([0, 1, 2, 0], device=device)
+    other = torch.tensor([1, 2, 0, 2], device=device)
+    x = torch.rand(BATCH, *info.shape, generator=rng).to(device) * 2 - 1
+
+    def vector(y: torch.Tensor) -> torch.Tensor | None:
+        if not gx:
+            return None
+        with chk.step("generator-vector", f"generator_vector {where}"):
+            out = cond.generator_vector(y)
+        chk.require(isinstance(out, torch.Tensor) and tuple(out.shape) == (BATCH, gx) and out.is_floating_point(),
+                    "generator-vector", f"generator_vector {where} must return B x {gx} floats, got {_shape(out)}")
+        chk.require(out.device.type == device.type, "device", f"generator_vector {where} is on {out.device}")
+        return out
+
+    def d_input(y: torch.Tensor) -> torch.Tensor:
+        with chk.step("discriminator-input", f"discriminator_input {where}"):
+            out = cond.discriminator_input(x, y)
+        want = (BATCH, info.shape[0] + dx, *info.shape[1:])
+        chk.require(isinstance(out, torch.Tensor) and tuple(out.shape) == want, "discriminator-input",
+                    f"discriminator_input {where} must return shape {want}, got {_shape(out)}")
+        chk.require(out.dtype == x.dtype and out.device.type == device.type, "discriminator-input",
+                    f"discriminator_input {where} returned {out.dtype} on {out.device}, not x's {x.dtype}")
+        return out
+
+    with chk.step("critic-module", f"critic_module(16) {where}"):
+        module = cond.critic_module(16)
+    chk.require(module is None or isinstance(module, nn.Module), "critic-module",
+                f"critic_module {where} must return None or an nn.Module, got {type(module).__name__}")
+    if module is not None:
+        module.to(device)
+
+    def score(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        head = torch.randn(BATCH, generator=torch.Generator().manual_seed(1)).to(device).requires_grad_(True)
+        feats = torch.randn(BATCH, 16, generator=torch.Generator().manual_seed(2)).to(device).requires_grad_(True)
+        with chk.step("score", f"score() {where}"):
+            out = cond.score(head, feats, y, module)
+        chk.require(isinstance(out, torch.Tensor) and tuple(out.shape) == (BATCH,), "score",
+                    f"score() {where} must return shape (B,), got {_shape(out)}")
+        chk.require(bool(torch.isfinite(out).all()), "score", f"score() {where} returned NaN or inf")
+        return out, head, feats
+
+    gv, di, (sc, head, _) = vector(labels), d_input(labels), score(labels)
+    with chk.step("score", f"backward through score() {where}"):
+        sc.sum().backward()
+    chk.require(head.grad is not None and bool(head.grad.abs().sum() > 0), "score",
+                f"score() {where} must still depend on the discriminator's head score")
+    if module is not None:
+        for pname, p in module.named_parameters():
+            chk.require(not p.requires_grad or p.grad is not None, "gradients",
+                        f"critic_module parameter {pname!r} {where} receives no gradient through score()")
+    with chk.step("sample-labels", f"sample_labels {where}"):
+        first = cond.sample_labels(7, torch.Generator(device=device).manual_seed(0), device)
+        second = cond.sample_labels(7, torch.Generator(device=device).manual_seed(0), device)
+    if not requires:
+        chk.require(first is None, "sample-labels", f"sample_labels {where} of an unconditional scheme must be None")
+        return
+    chk.require(isinstance(first, torch.Tensor) and first.dtype == torch.int64 and tuple(first.shape) == (7,),
+                "sample-labels", f"sample_labels(7) {where} must return int64 of shape (7,), got {_shape(first)}")
+    chk.require(bool(((first >= 0) & (first < info.num_classes)).all()), "sample-labels",
+                f"sample_labels {where} returned labels outside 0..{info.num_classes - 1}")
+    chk.require(torch.equal(first, second), "sample-labels", f"sample_labels {where} ignores its generator's seed")
+    gv2, di2, (sc2, _, _) = vector(other), d_input(other), score(other)
+    used = (gv is not None and not torch.equal(gv, gv2)) or not torch.equal(di, di2) or not torch.equal(sc, sc2)
+    chk.require(used, "labels-used",
+                f"changing the labels {where} changes neither generator_vector, discriminator_input nor score()")
+
+
+# -- controllers ----------------------------------------------------------------------------------------------
+
+
+@_quiet
+def check_controller(
+    controller: str | Callable[..., Any],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+    train: bool = True,
+) -> None:
+    """Check a training controller (`gantoolkit.components.TrainingController`), then train with it."""
+    name, registry = _resolve("controller", controller, name, registry)
+    chk = _Check("controller", name)
+    spec, _ = registry.get("controller", name)
+    with chk.step("factory-type", f"{name}(**options)"):
+        obj = spec.create(options)
+    if not isinstance(obj, TrainingController):
+        raise ComponentUnavailable(f"controller {name!r} is a {type(obj).__name__}, an editor of trained generators; "
+                                   "the kit checks training controllers only")
+    supported = []
+    for shape in (IMAGE_SHAPE, VECTOR_SHAPE):
+        info = tiny_info(shape)
+        ctrl: TrainingController = spec.create(options)
+        try:
+            ctrl.setup(info, LATENT)
+        except ConfigError:
+            continue
+        except Exception as e:
+            chk.fail("setup", f"setup() for {info.source} raised {type(e).__name__}: {_first_line(e)}")
+        supported.append(info)
+        _check_controller_parts(chk, ctrl, info)
+    chk.require(supported, "setup", "setup() refuses both labelled images and labelled vectors")
+    if train:
+        for info in supported:
+            cond = "onehot" if info.is_image else "none"
+            config = _config(_partner_arch(info), "bce", cond, {name: dict(options or {})}, controllers=[name])
+            _train_roundtrip(chk, registry, config, tiny_dataset(info.shape))
+
+
+def _check_controller_parts(chk: _Check, ctrl: TrainingController, info: DataInfo) -> None:
+    where = f"for {info.source}"
+    code_dim = ctrl.code_dim
+    chk.require(isinstance(code_dim, int) and not isinstance(code_dim, bool) and code_dim >= 0, "extra-dims",
+                f"code_dim {where} must be an int >= 0, got {code_dim!r}")
+    cpu = torch.device("cpu")
+    with chk.step("codes", f"sample_codes {where}"):
+        codes = ctrl.sample_codes(BATCH, torch.Generator().manual_seed(0), cpu)
+        again = ctrl.sample_codes(BATCH, torch.Generator().manual_seed(0), cpu)
+    if code_dim == 0:
+        chk.require(codes is None, "codes", f"sample_codes {where} must return None when code_dim is 0")
+    else:
+        chk.require(isinstance(codes, torch.Tensor) and tuple(codes.shape) == (BATCH, code_dim)
+                    and codes.is_floating_point(), "codes",
+                    f"sample_codes(n) {where} must return n x {code_dim} floats, got {_shape(codes)}")
+        chk.require(torch.equal(codes, again), "codes", f"sample_codes {where} ignores its generator's seed")
+    with chk.step("critic-module", f"critic_module(16) {where}"):
+        module = ctrl.critic_module(16)
+    chk.require(module is None or isinstance(module, nn.Module), "critic-module",
+                f"critic_module {where} must return None or an nn.Module, got {type(module).__name__}")
+    rng = torch.Generator().manual_seed(1)
+    labels = torch.tensor([0, 1, 2, 0])
+    fake = torch.rand(BATCH, *info.shape, generator=rng) * 2 - 1
+    fake_h = torch.randn(BATCH, 16, generator=rng, requires_grad=True)
+    real = torch.rand(BATCH, *info.shape, generator=rng) * 2 - 1
+    real_h = torch.randn(BATCH, 16, generator=rng, requires_grad=True)
+    contexts = {
+        "discriminator_term": ControllerContext(fake, fake_h, codes, labels, module, real, real_h, labels),
+        "generator_term": ControllerContext(fake, fake_h, codes, labels, module),
+    }
+    for method, ctx in contexts.items():
+        with chk.step("controller-terms", f"{method} {where}"):
+            term = getattr(ctrl, method)(ctx)
+        if term is not None:
+            _loss_value(chk, method, term, where)
+
+
+# -- datasets -------------------------------------------------------------------------------------------------
+
+
+def _load_registered(chk: _Check, registry: Registry, name: str, options: dict[str, Any] | None,
+                     image_size: int | None, data_root: Path | None = None) -> Dataset:
+    spec, argument = registry.get("dataset", name)
+    try:
+        bound = spec.bind(options)
+    except GanToolkitError as e:
+        chk.fail("options", str(e))
+    with chk.step("factory-type", f"{name}(**options)"):
+        source = spec.load()(**bound)
+    chk.require(isinstance(source, DataSource), "factory-type",
+                f"the factory built a {type(source).__name__}, not a gantoolkit DataSource")
+    request = DataRequest(argument=argument, image_size=image_size, data_root=data_root or Path("data"))
+    try:
+        dataset = source.load(request)
+    except DataError as e:  # a clear, user-fixable refusal: files missing here, a download needed, ...
+        raise ComponentUnavailable(f"dataset {name!r} cannot be loaded here: {e}") from e
+    except Exception as e:
+        chk.fail("dataset-returns", f"load() raised {type(e).__name__}: {_first_line(e)}; refuse with DataError")
+    chk.require(isinstance(dataset, Dataset) and isinstance(dataset.info, DataInfo), "dataset-returns",
+                f"load() must return a gantoolkit Dataset with a DataInfo, got {type(dataset).__name__}")
+    return dataset
+
+
+@_quiet
+def check_dataset(
+    dataset: str | Callable[..., DataSource],
+    options: dict[str, Any] | None = None,
+    *,
+    argument: str | None = None,
+    name: str | None = None,
+    registry: Registry | None = None,
+    data_root: str | Path | None = None,
+    train: bool = True,
+) -> None:
+    """Load a dataset (`argument` for `name:ARGUMENT` datasets) and check its tensors and description, then train
+    a small model on it. A `DataError` on load (files missing, a download needed) raises `ComponentUnavailable`."""
+    if isinstance(dataset, str) and argument is not None:
+        dataset = f"{dataset}:{argument}"
+    full, registry = _resolve("dataset", dataset, name, registry, argument)
+    chk = _Check("dataset", full)
+    root = Path(data_root) if data_root is not None else None
+    data = _load_registered(chk, registry, full, options, None, root)
+    info = data.info
+    chk.require(info.modality in (IMAGE, VECTOR), "dataset-returns",
+                f"info.modality must be {IMAGE!r} or {VECTOR!r}, got {info.modality!r}")
+    _check_dataset_tensors(chk, data)
+    with chk.step("info-json", "DataInfo.to_json -> json -> from_json"):
+        back = DataInfo.from_json(json.loads(json.dumps(info.to_json())))
+    chk.require(back == info, "info-json", "DataInfo changes in the JSON round trip (keep `extra` JSON-simple)")
+    again = _load_registered(chk, registry, full, options, None, root)
+    chk.require(again.data.shape == data.data.shape and torch.equal(again.data, data.data)
+                and (data.labels is None or torch.equal(again.labels, data.labels)),
+                "deterministic-load", "two loads with the same request give different data")
+    if info.is_image:
+        small = _load_registered(chk, registry, full, options, 8, root)
+        chk.require(tuple(small.info.shape[1:]) == (8, 8) and tuple(small.data.shape[2:]) == (8, 8),
+                    "image-size", f"DataRequest(image_size=8) gave images of shape {tuple(small.info.shape)}")
+        _check_dataset_tensors(chk, small)
+        data = small
+    if train:
+        cond = "onehot" if data.info.labelled else "none"
+        _train_roundtrip(chk, registry, _config(_partner_arch(data.info), "bce", cond, None), _subset(data))
+
+
+def _subset(data: Dataset, n: int = 256) -> Dataset:
+    """The first n examples (enough for a few steps; keeps big datasets fast to train on)."""
+    return Dataset(data.info, data.data[:n], data.labels[:n] if data.labels is not None else None)
+
+
+def _check_dataset_tensors(chk: _Check, data: Dataset) -> None:
+    info, x, y = data.info, data.data, data.labels
+    n = len(x)
+    if info.is_image:
+        chk.require(len(info.shape) == 3 and x.dtype == torch.uint8 and tuple(x.shape[1:]) == tuple(info.shape),
+                    "dataset-tensors", f"images must be uint8 N x {' x '.join(map(str, info.shape))}, "
+                                       f"got {x.dtype} {_shape(x)}")
+    else:
+        chk.require(x.dtype == torch.float32 and tuple(x.shape[1:]) == tuple(info.shape), "dataset-tensors",
+                    f"vectors must be float32 N x {' x '.join(map(str, info.shape))}, got {x.dtype} {_shape(x)}")
+        chk.require(bool(torch.isfinite(x).all()), "dataset-tensors", "vectors contain NaN or infinite values")
+    if info.num_classes == 0:
+        chk.require(y is None, "labels", "an unlabelled dataset (num_classes 0) must have labels=None")
+        return
+    chk.require(y is not None and y.dtype == torch.int64 and tuple(y.shape) == (n,), "labels",
+                f"labels must be int64 of shape (N,) = ({n},), got {None if y is None else y.dtype} {_shape(y)}")
+    chk.require(bool(((y >= 0) & (y < info.num_classes)).all()), "labels",
+                f"labels must lie in 0..{info.num_classes - 1}")
+    chk.require(len(info.class_names) in (0, info.num_classes), "labels",
+                f"{len(info.class_names)} class names for {info.num_classes} classes")
+
+
+# -- configs and commands ---------------------------------------------------------------------------------------
+
+
+def check_config(config: str, *, registry: Registry | None = None) -> None:
+    """A preset must be a table of settings naming registered components."""
+    name, registry = _resolve("config", config, None, registry)
+    chk = _Check("config", name)
+    spec, _ = registry.get("config", name)
+    values = spec.factory
+    chk.require(isinstance(values, dict), "config-valid",
+                f"a preset must be a dict of settings, got {type(values).__name__}")
+    try:
+        run = apply_layer(RunConfig(), values, f"config {name!r}").validate()
+    except GanToolkitError as e:
+        chk.fail("config-valid", str(e))
+    for key, kind in (("arch", "architecture"), ("loss", "loss"), ("cond", "conditioning"), ("data", "dataset")):
+        try:
+            registry.get(kind, getattr(run, key).name)
+        except GanToolkitError as e:
+            chk.fail("config-components", str(e))
+    for choice in run.controllers:
+        try:
+            registry.get("controller", choice.name)
+        except GanToolkitError as e:
+            chk.fail("config-components", str(e))
+
+
+def check_command(command: str, *, registry: Registry | None = None) -> None:
+    """A plugin command must mount under `gantool` and answer `--help`."""
+    from typer.testing import CliRunner
+
+    from gantoolkit.cli.app import CORE_COMMANDS, build_app
+
+    name, registry = _resolve("command", command, None, registry)
+    chk = _Check("command", name)
+    chk.require(name not in CORE_COMMANDS, "command", f"{name!r} is a core command; choose another name")
+    with use_registry(registry):
+        with chk.step("command", "building the gantool app"):
+            app = build_app()
+        result = CliRunner().invoke(app, [name, "--help"])
+    chk.require(result.exit_code == 0, "command",
+                lambda: f"`gantool {name} --help` exited {result.exit_code}: {result.output.strip()[-200:]}")
+    record = registry.host.records.get(registry.get("command", name)[0].plugin)
+    errors = [e for e in (record.errors if record else []) if repr(name) in e]
+    chk.require(not errors, "command", "; ".join(errors))
+
+
+# -- whole plugins and the whole registry --------------------------------------------------------------------
+
+
+CHECKS: dict[str, Callable[..., None]] = {
+    "architecture": check_architecture,
+    "loss": check_loss,
+    "conditioning": check_conditioning,
+    "controller": check_controller,
+    "config": check_config,
+    "command": check_command,
+}
+
+
+def _normal(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def registered_components(
+    kind: str | None = None, registry: Registry | None = None, distribution: str | None = None
+) -> list[tuple[str, str]]:
+    """(kind, name) of every registered component the kit can check (for `pytest.mark.parametrize`)."""
+    registry = registry or get_registry()
+    kinds = [registry.kind(kind)] if kind else list(KIND_HOOKS)
+    out = []
+    for k in kinds:
+        for spec in registry.list(k):
+            if distribution is None or _normal(spec.distribution or "") == _normal(distribution):
+                out.append((k, spec.name))
+    return out
+
+
+def check_component(kind: str, name: str, *, registry: Registry | None = None, **kwargs: Any) -> None:
+    """Run the check for `kind` on a registered name (datasets that take an ARGUMENT get a working example)."""
+    registry = registry or get_registry()
+    kind = registry.kind(kind)
+    if kind == "dataset":
+        spec = registry.specs["dataset"].get(name.partition(":")[0])
+        if spec is not None and spec.argument and ":" not in name:
+            with _example_argument(spec) as argument:
+                check_dataset(name, argument=argument, registry=registry, **kwargs)
+            return
+        check_dataset(name, registry=registry, **kwargs)
+        return
+    if kind not in CHECKS:
+        raise ComponentUnavailable(f"the kit has no rules for {KIND_PLURALS[kind]} yet")
+    CHECKS[kind](name, registry=registry, **kwargs)
+
+
+@contextlib.contextmanager
+def _example_argument(spec: ComponentSpec) -> Iterator[str]:
+    """A usable ARGUMENT for a `name:ARGUMENT` dataset: its spec's `example=`, a folder of images for PATH, or
+    the first of `a|b` choices."""
+    if spec.extra.get("example"):
+        yield str(spec.extra["example"])
+    elif spec.argument and spec.argument.upper() == "PATH":
+        with tempfile.TemporaryDirectory(prefix="gantool-conformance-images-") as tmp:
+            yield str(_image_folder(Path(tmp)))
+    elif spec.argument and "|" in spec.argument:
+        yield spec.argument.split("|")[0]
+    elif spec.argument and re.fullmatch(r"C[xX]H[xX]W", spec.argument):
+        yield "3x8x8"
+    else:
+        raise ComponentUnavailable(
+            f"dataset {spec.name!r} needs an argument ({spec.argument}); register it with example=... "
+            "or call check_dataset(name, argument=...)")
+
+
+def _image_folder(root: Path) -> Path:
+    """Two class folders of small PNGs."""
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for k, cls in enumerate(("cats", "dogs")):
+        (root / cls).mkdir(parents=True)
+        for i in range(6):
+            pixels = (torch.rand(10, 10, 3, generator=rng) * 120 + 100 * k).to(torch.uint8).numpy()
+            Image.fromarray(pixels).save(root / cls / f"{i}.png")
+    return root
+
+
+@dataclass
+class Result:
+    kind: str
+    name: str
+    status: str  # "passed", "skipped" or "failed"
+    message: str = ""
+
+
+def check_registered(kind: str | None = None, registry: Registry | None = None,
+                     distribution: str | None = None) -> list[Result]:
+    """Check every registered component (of `kind`, from `distribution`); raise one `ConformanceError` naming
+    every failure, else return what passed and what was skipped (and why)."""
+    results = []
+    for k, name in registered_components(kind, registry, distribution):
+        try:
+            check_component(k, name, registry=registry)
+            results.append(Result(k, name, "passed"))
+        except ComponentUnavailable as e:
+            results.append(Result(k, name, "skipped", str(e)))
+        except ConformanceError as e:
+            results.append(Result(k, name, "failed", str(e)))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise ConformanceError(f"{len(failed)} of {len(results)} components", "registered",
+                               "failed:\n  " + "\n  ".join(r.message for r in failed))
+    return results
+
+
+def check_plugin(distribution: str, *, components: bool = True) -> Registry:
+    """An installed plugin distribution: its entry point loads through `importlib.metadata` without errors, every
+    component it registers records its distribution and version, and (with `components`) passes its checks.
+    Returns the registry it loaded (built-ins plus every installed plugin)."""
+    chk = _Check("plugin distribution", distribution)
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        chk.fail("plugin-installed", f"{distribution} is not installed (pip install it, e.g. pip install -e .)")
+    eps = [ep for ep in dist.entry_points if ep.group == "gantoolkit"]
+    chk.require(eps, "plugin-installed", "has no entry point in the 'gantoolkit' group (see [project.entry-points])")
+    registry = plugin_registry(entry_points=True)
+    records = [r for r in registry.host.records.values() if _normal(r.distribution or "") == _normal(distribution)]
+    chk.require(records, "plugin-loads", "none of its entry points was loaded")
+    for record in records:
+        chk.require(not record.disabled, "plugin-loads",
+                    f"plugin {record.name!r} is disabled by GANTOOL_DISABLE_PLUGINS")
+        chk.require(not record.errors, "plugin-loads", f"plugin {record.name!r}: " + "; ".join(record.errors))
+    for kind, name in registered_components(registry=registry, distribution=distribution):
+        spec, _ = registry.get(kind, name)
+        chk.require(spec.version == dist.version, "provenance",
+                    f"{kind} {name!r} records version {spec.version!r}, not {dist.version!r}")
+    if components:
+        check_registered(registry=registry, distribution=distribution)
+    return registry
