@@ -27,6 +27,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.configs",
     "gantoolkit.builtin.controllers",
     "gantoolkit.builtin.metrics",
+    "gantoolkit.builtin.packing",
 )
 ENTRY_POINT_GROUP = "gantoolkit"
 BUILTIN_DISTRIBUTION = "gantoolkit"
@@ -100,8 +101,9 @@ class PluginHost:
         self.records: dict[str, PluginRecord] = {}
 
     def fail(self, record: PluginRecord, message: str) -> None:
-        """Record a plugin failure; in strict mode, raise it."""
-        record.errors.append(message)
+        """Record a plugin failure (once: the app may be built again on the same registry); in strict mode, raise it."""
+        if message not in record.errors:
+            record.errors.append(message)
         if strict_plugins():
             where = f" (distribution {record.distribution})" if record.distribution else ""
             raise PluginError(f"plugin {record.name!r}{where}: {message}", "unset GANTOOL_STRICT_PLUGINS to continue")
