@@ -1,0 +1,140 @@
+"""docs/plugins.md cannot rot: its complete loss plugin is extracted, pip-installed and used through the CLI (and its
+own tests run), and every other example is loaded as a plugin and passes the conformance kit."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gantoolkit.hookspecs import KIND_HOOKS
+from gantoolkit.testing import (
+    RULES,
+    check_architecture,
+    check_command,
+    check_conditioning,
+    check_config,
+    check_controller,
+    check_dataset,
+    check_loss,
+    plugin_registry,
+    tiny_dataset,
+)
+from tests.test_plugin_sngan import gantool, run
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "plugins.md"
+#: a fenced block whose first line names the file it is, e.g. "# gantool-lsgan/pyproject.toml"
+BLOCK = re.compile(r"```(?:python|toml)\n# (?P<path>[\w./-]+\.(?:py|toml))\n(?P<body>.*?)```", re.S)
+_ids = itertools.count()
+
+
+def guide_files() -> dict[str, str]:
+    return {m["path"]: m["body"] for m in BLOCK.finditer(GUIDE.read_text())}
+
+
+def load_example(path: str):
+    """An example file from the guide, imported as a fresh module."""
+    name = f"guide_example_{Path(path).stem}_{next(_ids)}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(guide_files()[path], path, "exec"), module.__dict__)
+    sys.modules[name] = module
+    return module
+
+
+def test_the_guide_documents_every_hook_and_every_rule_and_is_linked():
+    text = GUIDE.read_text()
+    assert all(f"`{hook}`" in text for hook in KIND_HOOKS.values())
+    assert [rule for rule in RULES if f"| `{rule}` |" not in text] == []
+    assert "docs/plugins.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_complete_loss_plugin_is_under_40_lines():
+    files = guide_files()
+    lines = files["gantool-lsgan/gantool_lsgan.py"].splitlines() + files["gantool-lsgan/pyproject.toml"].splitlines()
+    assert len(lines) < 40
+
+
+@pytest.fixture(scope="module")
+def lsgan(tmp_path_factory) -> Path:
+    """The guide's gantool-lsgan, written out and pip-installed into ROOT/site."""
+    root = tmp_path_factory.mktemp("guide")
+    for path, body in guide_files().items():
+        if path.startswith("gantool-lsgan/"):
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(body)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+           "--disable-pip-version-check", "--target", str(root / "site"), str(root / "gantool-lsgan")]
+    out = run(pip, root, None, PIP_ROOT_USER_ACTION="ignore")
+    assert out.returncode == 0, out.stdout + out.stderr
+    return root
+
+
+def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
+    site = lsgan / "site"
+    listing = json.loads(gantool("list", "losses", "--json", cwd=lsgan, site=site).stdout)
+    assert {"name": "lsgan", "distribution": "gantool-lsgan"}.items() <= next(
+        r for r in listing if r["name"] == "lsgan").items()
+    train = gantool("train", "--loss", "lsgan", "--loss-opt", "real=0.9", "--cond", "onehot", "--image-size", "8",
+                    "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--latent-dim", "8", "--batch-size", "16",
+                    "--steps", "2", "--out", "run", cwd=lsgan, site=site)
+    assert train.returncode == 0, train.stderr
+    assert gantool("sample", "run", "--n", "10", "--out", "s.png", cwd=lsgan, site=site).returncode == 0
+    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], lsgan / "gantool-lsgan",
+                site)
+    assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-2000:]
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom gantoolkit.cli import build_app\n"
+            "assert CliRunner().invoke(build_app(), ['--help']).exit_code == 0\nprint('torch' in sys.modules)\n")
+    assert run([sys.executable, "-c", code], lsgan, site).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "path, check, name, kwargs",
+    [
+        ("examples/my_arch.py", check_architecture, "conv-lite", {"options": {"width": 8}}),
+        ("examples/my_r1.py", check_loss, "bce-r1", {}),
+        ("examples/my_cond.py", check_conditioning, "projection-lite", {}),
+        ("examples/my_controller.py", check_controller, "code-regression", {"options": {"weight": "0.5"}}),
+        ("examples/my_data.py", check_dataset, "spiral", {"argument": "2", "options": {"n": "512"}}),
+    ],
+)
+def test_each_example_passes_the_conformance_kit(path, check, name, kwargs):
+    check(name, registry=plugin_registry(load_example(path)), **kwargs)
+
+
+def test_the_preset_example_names_registered_components():
+    check_config("spiral-wgan-gp", registry=plugin_registry(load_example("examples/my_data.py")))
+
+
+def test_the_command_example_mounts_and_runs(lsgan):
+    from typer.testing import CliRunner
+
+    from gantoolkit.cli import build_app
+    from gantoolkit.registry import use_registry
+
+    registry = plugin_registry(load_example("examples/my_command.py"))
+    check_command("peek", registry=registry)
+    with use_registry(registry):
+        result = CliRunner().invoke(build_app(), ["peek", "params", str(lsgan / "run")])
+    assert result.exit_code == 0, result.output
+    counts = dict(line.split(": ") for line in result.stdout.strip().splitlines())
+    assert set(counts) == {"generator", "critic"} and all(int(v.replace(",", "")) > 0 for v in counts.values())
+
+
+def test_the_metric_example_computes_its_key():
+    evaluation = pytest.importorskip("gantoolkit.evaluation")
+    registry = plugin_registry(load_example("examples/my_metric.py"))
+    metric = registry.create("metric", "mean-gap")
+    real = tiny_dataset((2,), n=64)
+    ctx = evaluation.EvalContext(real, lambda n, seed: (torch.zeros(n, 2), None), n=64)
+    assert metric.why_not(ctx) is None
+    values = metric.compute(ctx)
+    expected = real.data.mean(0).norm().item()  # the samples are all at the origin
+    assert set(values) == set(metric.keys) and values["mean_gap"] == pytest.approx(expected, rel=1e-5)
