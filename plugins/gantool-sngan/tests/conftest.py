@@ -9,9 +9,6 @@ from gantoolkit.registry import Registry
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest, and leaves the other cores alone
 
-#: small widths: a few training steps take a fraction of a second
-TINY = {"ngf": 8, "ndf": 8}
-
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY
 
 from gantoolkit.data import DataInfo
 from gantoolkit.testing import (
@@ -17,6 +16,9 @@ from gantoolkit.testing import (
     check_training,
     tiny_dataset,
 )
+
+#: small widths: a few training steps take a fraction of a second
+TINY = {"ngf": 8, "ndf": 8}
 
 
 def test_components_record_this_distribution(registry):
