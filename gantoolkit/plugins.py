@@ -26,8 +26,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.datasets",
     "gantoolkit.builtin.configs",
     "gantoolkit.builtin.controllers",
-    "gantoolkit.builtin.metrics",
-    "gantoolkit.builtin.packing",
 )
 ENTRY_POINT_GROUP = "gantoolkit"
 BUILTIN_DISTRIBUTION = "gantoolkit"
