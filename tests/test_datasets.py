@@ -52,11 +52,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_digits() -> None:
     ds = Digits().load(DataRequest())
     assert len(ds) == 1797
-    assert ds.data.shape == (1797, 1, 16, 16) and ds.data.dtype == torch.uint8
+    assert ds.data.shape == (1797, 1, 32, 32) and ds.data.dtype == torch.uint8
     assert int(ds.data.min()) == 0 and int(ds.data.max()) == 255
     assert ds.labels is not None and ds.labels.dtype == torch.int64
     assert sorted(ds.labels.unique().tolist()) == list(range(10))
-    assert ds.info.shape == (1, 16, 16) and ds.info.modality == "image" and ds.info.num_classes == 10
+    assert ds.info.shape == (1, 32, 32) and ds.info.modality == "image" and ds.info.num_classes == 10
     assert Digits().load(DataRequest(image_size=8)).data.shape[-2:] == (8, 8)
 
 

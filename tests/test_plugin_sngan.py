@@ -3,6 +3,8 @@ user would: `python -m gantoolkit ...` in subprocesses that find it through its 
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -15,8 +17,8 @@ import pytest
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "gantool-sngan"
 TRAIN = ["train", "--arch", "resnet-sn", "--arch-opt", "ngf=16", "--arch-opt", "ndf=16", "--loss", "hinge",
-         "--cond", "projection", "--steps", "4", "--batch-size", "16", "--latent-dim", "16", "--log-every", "2",
-         "--checkpoint-every", "2", "--out", "run"]
+         "--cond", "projection", "--image-size", "16", "--steps", "4", "--batch-size", "16", "--latent-dim", "16",
+         "--log-every", "2", "--checkpoint-every", "2", "--out", "run"]
 
 
 def run(args: list[str], cwd: Path, site: Path | None, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
@@ -33,16 +35,33 @@ def gantool(*args: str, cwd: Path, site: Path | None, **env: str) -> subprocess.
     return run([sys.executable, "-m", "gantoolkit", *args], cwd, site, **env)
 
 
+def builds_wheels_offline() -> bool:
+    """Whether this environment's setuptools can build a wheel by itself (>= 70.1, or older with `wheel`)."""
+    try:
+        release = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    version = tuple(int(p) for p in release.split(".")[:2] if p.isdigit())
+    return version >= (70, 1) or importlib.util.find_spec("wheel") is not None
+
+
+def pip_install(source: Path, target: Path) -> None:
+    """`pip install --target TARGET SOURCE`, offline when the environment can build wheels itself (the dev extra
+    brings a setuptools that can), else with pip's isolated build (which fetches setuptools from the index)."""
+    offline = ["--no-build-isolation", "--no-index"] if builds_wheels_offline() else []
+    args = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *offline, "--disable-pip-version-check",
+            "--target", str(target), str(source)]
+    out = run(args, target.parent, None, PIP_ROOT_USER_ACTION="ignore")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """ROOT with ROOT/site (the installed plugin) and ROOT/src (a copy of its source, tests included)."""
     root = tmp_path_factory.mktemp("sngan")
     src = root / "src"
     shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".*cache"))
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--target", str(root / "site"), str(src)]
-    out = run(pip, root, None, PIP_ROOT_USER_ACTION="ignore")
-    assert out.returncode == 0, out.stdout + out.stderr
+    pip_install(src, root / "site")
     assert (root / "site" / "gantool_sngan" / "resnet.py").exists()
     return root
 
