@@ -26,7 +26,7 @@ from gantoolkit.testing import (
     plugin_registry,
     tiny_dataset,
 )
-from tests.test_plugin_sngan import gantool, run
+from tests.test_plugin_sngan import gantool, pip_install, run
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"
@@ -70,10 +70,7 @@ def lsgan(tmp_path_factory) -> Path:
         if path.startswith("gantool-lsgan/"):
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(body)
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--target", str(root / "site"), str(root / "gantool-lsgan")]
-    out = run(pip, root, None, PIP_ROOT_USER_ACTION="ignore")
-    assert out.returncode == 0, out.stdout + out.stderr
+    pip_install(root / "gantool-lsgan", root / "site")
     return root
 
 
@@ -86,7 +83,6 @@ def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
                     "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--latent-dim", "8", "--batch-size", "16",
                     "--steps", "2", "--out", "run", cwd=lsgan, site=site)
     assert train.returncode == 0, train.stderr
-    assert gantool("sample", "run", "--n", "10", "--out", "s.png", cwd=lsgan, site=site).returncode == 0
     tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], lsgan / "gantool-lsgan",
                 site)
     assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-2000:]

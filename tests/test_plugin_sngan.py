@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gantoolkit.checkpoint import load_checkpoint
+
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "gantool-sngan"
 TRAIN = ["train", "--arch", "resnet-sn", "--arch-opt", "ngf=16", "--arch-opt", "ndf=16", "--loss", "hinge",
          "--cond", "projection", "--image-size", "16", "--steps", "4", "--batch-size", "16", "--latent-dim", "16",
@@ -102,10 +104,10 @@ def test_train_sample_info_and_the_plugin_command(trained, installed):
     assert out.returncode == 0, out.stderr
     arrays = np.load(installed / "sevens.npz")
     assert arrays["images"].shape == (20, 1, 16, 16) and set(arrays["labels"]) == {7}
-    info = json.loads(gantool("info", "run", "--json", cwd=installed, site=site).stdout)
-    assert info["components"]["arch"] == {"name": "resnet-sn", "plugin": "sngan", "distribution": "gantool-sngan",
-                                          "version": "0.1.0"}
-    assert info["components"]["cond"]["distribution"] == "gantool-sngan"
+    components = load_checkpoint(trained / "checkpoints" / "step-00000004.safetensors").components
+    assert components["arch"] == {"name": "resnet-sn", "plugin": "sngan", "distribution": "gantool-sngan",
+                                  "version": "0.1.0"}
+    assert components["loss"]["distribution"] == components["cond"]["distribution"] == "gantool-sngan"
     sigma = gantool("sngan", "sigma", "run", cwd=installed, site=site)
     assert sigma.returncode == 0, sigma.stderr
     rows = [line.split() for line in sigma.stdout.splitlines()[1:]]
