@@ -50,8 +50,9 @@ def plugins(session: nox.Session) -> None:
     install_project(session)
     for plugin in PLUGINS:
         session.install("-e", str(plugin))
-    for plugin in PLUGINS:
-        session.run("python", "-m", "pytest", str(plugin / "tests"), *session.posargs)
+    for plugin in PLUGINS:  # strict: a plugin that fails to load, clashes or misspells a hook fails the session
+        session.run("python", "-m", "pytest", str(plugin / "tests"), *session.posargs,
+                    env={"GANTOOL_STRICT_PLUGINS": "1"})
 
 
 @nox.session
