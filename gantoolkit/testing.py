@@ -905,6 +905,10 @@ def check_controller(
     name, registry = _resolve("controller", controller, name, registry)
     chk = _Check("controller", name)
     spec, _ = registry.get("controller", name)
+    try:
+        spec.bind(options)
+    except GanToolkitError as e:
+        chk.fail("options", str(e))
     with chk.step("factory-type", f"{name}(**options)"):
         obj = spec.create(options)
     if not isinstance(obj, TrainingController):
