@@ -61,6 +61,9 @@ class RunConfig:
     data_root: str = "data"
     download: bool = False
     on_bad_image: Literal["error", "skip"] = "error"
+    track: list[str] = field(default_factory=list)
+    track_every: int = 500
+    track_n: int = 2500
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -84,10 +87,20 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for values no run can use."""
-        positive = ["latent_dim", "batch_size", "steps", "sample_every", "checkpoint_every", "log_every"]
+        positive = ["latent_dim", "batch_size", "steps", "sample_every", "checkpoint_every", "log_every",
+                    "track_every"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        if self.track_n < 2:
+            raise ConfigError(f"--track-n must be at least 2, got {self.track_n}")
+        if self.track:
+            from gantoolkit.registry import get_registry
+
+            known = get_registry().names("metric")
+            for name in self.track:
+                if name.replace("_", "-") not in known:
+                    raise ConfigError(f"--track: unknown metric {name!r}", did_you_mean(name, known))
         if self.keep_checkpoints < 1:
             raise ConfigError(f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}")
         if self.image_size is not None and self.image_size < 1:

@@ -26,6 +26,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.datasets",
     "gantoolkit.builtin.configs",
     "gantoolkit.builtin.controllers",
+    "gantoolkit.builtin.metrics",
+    "gantoolkit.builtin.packing",
 )
 ENTRY_POINT_GROUP = "gantoolkit"
 BUILTIN_DISTRIBUTION = "gantoolkit"

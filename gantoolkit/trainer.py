@@ -63,6 +63,7 @@ class Trainer:
         self._step_counter = torch.zeros((), dtype=torch.long, device=device)
         self._stop_signal: str | None = None
         self.last_checkpoint: Path | None = None
+        self.tracker = self._make_tracker(dataset)
 
     # -- one training step ------------------------------------------------------------------------------------
 
@@ -122,8 +123,9 @@ class Trainer:
                 self._track(self.train_step())
                 self.step += 1
                 monitor.advance(self.step)
-                if self.step % cfg.log_every == 0 or self.step == total_steps:
-                    monitor.log(self.step, self._flush_log())
+                tracked = self.tracker is not None and self.step % cfg.track_every == 0
+                if self.step % cfg.log_every == 0 or self.step == total_steps or tracked:
+                    monitor.log(self.step, {**self._flush_log(), **(self.measure() if tracked else {})})
                 if self.step % cfg.sample_every == 0:
                     self.save_samples()
                 if self.step % cfg.checkpoint_every == 0:
@@ -182,6 +184,20 @@ class Trainer:
                 f"a loss became NaN or infinite at step {first_bad}; training stopped and {kept}",
                 "lower the learning rate, or try another loss",
             )
+
+    def _make_tracker(self, dataset: Dataset) -> Any:
+        """Metrics named by `--track`, computed every `--track-every` steps outside the training step."""
+        if not self.cfg.track:
+            return None
+        from gantoolkit.evaluation import Tracker
+
+        conditional = self.models.conditioning.requires_labels and self.info.labelled
+        return Tracker(list(self.cfg.track), dataset, conditional, self.cfg.track_n, self.cfg.seed, self.device)
+
+    def measure(self) -> dict[str, Any]:
+        """The tracked metrics of the current sampler, from fixed latents (the training's RNG is not touched)."""
+        cpu = torch.device("cpu")
+        return self.tracker.measure(self.sampler, lambda n, rng: self.models.sample_inputs(n, rng, cpu))
 
     # -- outputs ------------------------------------------------------------------------------------------------
 

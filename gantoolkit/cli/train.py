@@ -98,6 +98,9 @@ def register(app: typer.Typer) -> None:
         checkpoint_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps (default 500).", rich_help_panel=OUTPUT)] = None,
         log_every: Annotated[Optional[int], typer.Option(help="Log losses every N steps (default 50).", rich_help_panel=OUTPUT)] = None,
         keep_checkpoints: Annotated[Optional[int], typer.Option(help="Checkpoints kept (default 3).", rich_help_panel=OUTPUT)] = None,
+        track: Annotated[Optional[str], typer.Option(metavar="METRICS", help="Metrics to log while training, e.g. modes,hq,rkl (toy data) or classes,class_kl.", rich_help_panel=OUTPUT)] = None,
+        track_every: Annotated[Optional[int], typer.Option(help="Compute the --track metrics every N steps (default 500).", rich_help_panel=OUTPUT)] = None,
+        track_n: Annotated[Optional[int], typer.Option(help="Samples per --track measurement (default 2500).", rich_help_panel=OUTPUT)] = None,
     ) -> None:
         """Train a GAN; every part is looked up by name in the plugin registry."""
         flags = {
@@ -106,7 +109,8 @@ def register(app: typer.Typer) -> None:
             "batch_size": batch_size, "n_critic": n_critic, "latent_dim": latent_dim, "seed": seed,
             "device": device, "amp": amp, "optimizer": optimizer, "lr": lr, "lr_g": lr_g, "lr_d": lr_d,
             "betas": betas, "ema": ema, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
-            "log_every": log_every, "keep_checkpoints": keep_checkpoints,
+            "log_every": log_every, "keep_checkpoints": keep_checkpoints, "track": track, "track_every": track_every,
+            "track_n": track_n,
         }
         given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
         if controller:

@@ -1,0 +1,153 @@
+"""`gantool evaluate` end to end on tiny real runs, and mode coverage tracked while training."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from safetensors.torch import load_file
+
+from tests.conftest import TINY_DCGAN
+
+TOY = ["--arch", "mlp", "--arch-opt", "hidden_dim=16", "--data", "toy:ring", "--data-opt", "n=2000",
+       "--batch-size", "64", "--latent-dim", "4"]
+
+
+def train_run(out: Path, *args: str) -> Path:
+    """Train in-process with the real CLI (module-scoped fixtures cannot use the `cli` fixture)."""
+    from typer.testing import CliRunner
+
+    from gantoolkit.cli import build_app
+    from gantoolkit.registry import reset_registry
+
+    reset_registry()
+    result = CliRunner().invoke(build_app(), ["train", *args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> Path:
+    return train_run(tmp_path_factory.mktemp("toy") / "run", *TOY, "--steps", "40", "--log-every", "20")
+
+
+@pytest.fixture(scope="module")
+def digits_runs(tmp_path_factory) -> dict[str, Path]:
+    """A conditional DCGAN on 8x8 digits trained for 600 steps, and the same barely trained (2 steps)."""
+    root = tmp_path_factory.mktemp("digits")
+    args = [*TINY_DCGAN, "--loss", "bce", "--cond", "onehot", "--image-size", "8", "--log-every", "100",
+            "--sample-every", "1000", "--checkpoint-every", "1000"]
+    return {"good": train_run(root / "good", *args, "--steps", "600"),
+            "barely": train_run(root / "barely", *args, "--steps", "2")}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def cached(cache_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("GANTOOL_CACHE", str(cache_dir))
+    return cache_dir
+
+
+def report(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code != 0
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_evaluate_a_toy_run_writes_a_flat_json_report_and_a_table(cli, toy_run):
+    result = cli("evaluate", toy_run, "--n", "600", "--out", "report.json")
+    assert result.exit_code == 0, result.output
+    data = report("report.json")
+    metrics = {k: v for k, v in data.items() if k != "meta"}
+    assert {"modes", "hq", "rkl", "fd", "kid", "precision", "recall", "density", "coverage"} <= set(metrics)
+    assert all(v is None or isinstance(v, (int, float)) for v in metrics.values())
+    assert isinstance(data["modes"], int) and 0 <= data["modes"] <= 8 and 0 <= data["hq"] <= 1
+    meta = data["meta"]
+    assert meta["n"] == 600 and meta["step"] == 40 and meta["data"] == "toy:ring"
+    assert meta["features"].startswith("raw") and "nn" in meta["skipped"] and "cond-acc" in meta["skipped"]
+    assert "modes" in result.output and "wrote report.json" in result.output
+    # a seed names the same samples: the report repeats exactly
+    assert cli("evaluate", toy_run, "--n", "600", "--metrics", "modes,hq,rkl,fd", "--out", "again.json").exit_code == 0
+    assert {k: report("again.json")[k] for k in ("modes", "hq", "rkl", "fd")} == \
+        {k: data[k] for k in ("modes", "hq", "rkl", "fd")}
+
+
+def test_evaluate_refuses_bad_input_with_one_line_and_writes_nothing(cli, toy_run):
+    one_line_error(cli("evaluate", toy_run, "--metrics", "modes,precison", "--out", "r.json"),
+                   "unknown metric 'precison'", "precision")
+    one_line_error(cli("evaluate", toy_run, "--data", "digits", "--out", "r.json"),
+                   "the model makes vector samples of shape (2,)", "--data toy:ring")
+    one_line_error(cli("evaluate", toy_run, "--metrics", "nn", "--out", "r.json"), "metric 'nn' does not apply")
+    one_line_error(cli("evaluate", toy_run, "--features", "incepton:x", "--out", "r.json"), "unknown --features")
+    one_line_error(cli("evaluate", toy_run, "--out", "r.txt"), "must be a .json file")
+    one_line_error(cli("evaluate", "no-such-run", "--out", "r.json"), "does not exist")
+    assert not Path("r.json").exists()
+
+
+def test_unlabelled_images_need_explicit_features(cli):
+    assert cli("train", *TINY_DCGAN, "--data", "fake:1x8x8", "--steps", "2", "--out", "noise").exit_code == 0
+    one_line_error(cli("evaluate", "noise", "--metrics", "fd", "--n", "64", "--out", "r.json"),
+                   "unlabelled images have no automatic feature space", "--features classifier:PATH")
+    result = cli("evaluate", "noise", "--metrics", "fd,precision", "--features", "raw", "--n", "64", "--out", "r.json")
+    assert result.exit_code == 0, result.output
+    assert report("r.json")["meta"]["features"].startswith("raw") and report("r.json")["fd"] > 0
+
+
+def test_a_trained_digits_generator_beats_a_barely_trained_one(cli, digits_runs, cached):
+    results = {}
+    for name, run in digits_runs.items():
+        result = cli("evaluate", run, "--n", "1000", "--metrics", "fd,coverage,precision,classes,cond_acc,nn",
+                     "--out", f"{name}.json")
+        assert result.exit_code == 0, result.output
+        results[name] = report(f"{name}.json")
+    good, barely = results["good"], results["barely"]
+    assert good["fd"] < barely["fd"] and good["coverage"] > barely["coverage"]
+    assert good["cond_acc"] > barely["cond_acc"] and good["classes"] >= barely["classes"]
+    # the classifier behind the features was trained once, cached in GANTOOL_CACHE, and reused
+    assert len(list((cached / "classifiers").glob("*.safetensors"))) == 1
+    assert "held-out accuracy" in barely["meta"]["classifier"] or "held-out accuracy" in good["meta"]["classifier"]
+    assert "cached" in results["barely"]["meta"]["classifier"]
+    # the memorisation check: a grid of samples beside their nearest training images, and distance statistics
+    grid = Image.open(good["meta"]["artefacts"]["nn"])
+    assert grid.width > grid.height > 8
+    assert good["nn_dist"] > 0 and math.isclose(good["nn_ratio"], good["nn_dist"] / good["nn_dist_real"], rel_tol=1e-4)
+
+
+def test_conditional_accuracy_refuses_unconditional_models(cli, toy_run):
+    one_line_error(cli("evaluate", toy_run, "--metrics", "cond_acc", "--out", "r.json"), "unconditional")
+
+
+# -- tracking while training ------------------------------------------------------------------------------------------
+
+
+def test_mode_coverage_is_logged_while_training_and_changes_nothing_else(cli):
+    tracked = cli("train", *TOY, "--steps", "12", "--log-every", "12", "--track", "modes,hq,rkl",
+                  "--track-every", "4", "--out", "tracked")
+    assert tracked.exit_code == 0, tracked.output
+    lines = [json.loads(line) for line in Path("tracked/metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [4, 8, 12]
+    assert all("modes" in r and "hq" in r and "loss_d" in r for r in lines)
+    plain = cli("train", *TOY, "--steps", "12", "--log-every", "12", "--out", "plain")
+    assert plain.exit_code == 0, plain.output
+    a = load_file("tracked/checkpoints/step-00000012.safetensors")
+    b = load_file("plain/checkpoints/step-00000012.safetensors")
+    assert all((a[k] == b[k]).all() for k in a if k.startswith(("generator.", "critic.")))
+
+
+def test_tracking_errors(cli):
+    one_line_error(cli("train", *TOY, "--steps", "2", "--track", "mode", "--out", "x"), "unknown metric 'mode'")
+    assert not Path("x").exists()
+    one_line_error(cli("train", *TOY, "--steps", "2", "--track", "nn", "--out", "y"), "--track nn", "needs images")
