@@ -288,14 +288,29 @@ def _resolve(kind: str, component: Any, name: str | None, registry: Registry | N
     return (f"{name}:{argument}" if argument is not None else name), registry
 
 
-def _create(chk: _Check, registry: Registry, kind: str, name: str, options: dict[str, Any] | None, base: type) -> Any:
-    spec, _ = registry.get(kind, name)
+def _build_component(chk: _Check, spec: ComponentSpec, options: dict[str, Any] | None) -> Any:
+    """The factory's product. Without options, a component that needs some (a required option, or a ConfigError
+    from the factory) cannot be checked here: `ComponentUnavailable`. With options, that breaks `options`."""
     try:
         bound = spec.bind(options)
+        with chk.step("factory-type", f"{spec.name}(**options)"):
+            try:
+                return spec.load()(**bound)
+            except GanToolkitError as e:
+                if options:
+                    chk.fail("options", f"{spec.name}(**{options!r}) raised {type(e).__name__}: {e}")
+                raise ComponentUnavailable(f"{chk.subject} cannot be built without options ({e}); "
+                                           "check it with options=...") from e
     except GanToolkitError as e:
-        chk.fail("options", str(e))
-    with chk.step("factory-type", f"{name}(**options)"):
-        obj = spec.load()(**bound)
+        if options:
+            chk.fail("options", str(e))
+        raise ComponentUnavailable(f"{chk.subject} cannot be built without options ({e}); "
+                                   "check it with options=...") from e
+
+
+def _create(chk: _Check, registry: Registry, kind: str, name: str, options: dict[str, Any] | None, base: type) -> Any:
+    spec, _ = registry.get(kind, name)
+    obj = _build_component(chk, spec, options)
     chk.require(isinstance(obj, base), "factory-type",
                 lambda: f"the factory built a {type(obj).__name__}, not a gantoolkit {base.__name__}")
     return obj
@@ -905,12 +920,7 @@ def check_controller(
     name, registry = _resolve("controller", controller, name, registry)
     chk = _Check("controller", name)
     spec, _ = registry.get("controller", name)
-    try:
-        spec.bind(options)
-    except GanToolkitError as e:
-        chk.fail("options", str(e))
-    with chk.step("factory-type", f"{name}(**options)"):
-        obj = spec.create(options)
+    obj = _build_component(chk, spec, options)
     if not isinstance(obj, TrainingController):
         raise ComponentUnavailable(f"controller {name!r} is a {type(obj).__name__}, an editor of trained generators; "
                                    "the kit checks training controllers only")

@@ -381,3 +381,15 @@ def test_unregistered_name_fails():
 
 def test_every_rule_has_a_description():
     assert all(isinstance(text, str) and text for text in RULES.values())
+
+
+def test_options_the_factory_refuses_fail_and_needed_options_skip():
+    fails("options", check_loss, "bce", {"label_smoothing": "0.9"})
+    fails("options", check_loss, "bce", {"smoothing": "0.1"})
+
+    class NeedsAFile(Loss):
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+    with pytest.raises(ComponentUnavailable, match="without options"):
+        check_loss(NeedsAFile)
