@@ -161,6 +161,15 @@ class TrainingController:
     optimizer and saved with it).
     """
 
+    #: where this controller's codes start in the joined codes of all controllers (set by `build_models`)
+    code_offset: int = 0
+
+    def own_codes(self, codes: torch.Tensor | None) -> torch.Tensor | None:
+        """This controller's columns of `ControllerContext.codes` (which joins every controller's codes)."""
+        if codes is None or not self.code_dim:
+            return None
+        return codes[:, self.code_offset : self.code_offset + self.code_dim]
+
     def setup(self, data: DataInfo, latent_dim: int) -> None:
         """Bind to the dataset and latent size before models are built."""
 

@@ -137,7 +137,10 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry) -> GanMo
         controller.setup(data, config.latent_dim)
         controllers[choice.name] = controller
     arch.check(data)
-    code_dim = sum(c.code_dim for c in controllers.values())
+    code_dim = 0
+    for controller in controllers.values():  # codes are joined in this order (GanModels.sample_codes)
+        controller.code_offset = code_dim
+        code_dim += controller.code_dim
     spec = ModelSpec(
         data=data,
         latent_dim=config.latent_dim,
