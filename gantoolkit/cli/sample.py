@@ -12,6 +12,7 @@ EPILOG = (
     "  gantool sample runs/digits --n 100 --out grid.png\n\n"
     "  gantool sample runs/digits --n 1000 --class 7 --out sevens.npz\n\n"
     "  gantool sample model.safetensors --n 16 --truncation 1.5 --out faces/\n\n"
+    "  gantool sample runs/digits --direction dirs.safetensors:sefa0 --alphas -3,3 --steps 7 --out strip.png\n\n"
     "A .npz holds `images` (uint8 N×C×H×W) and `labels` (int64) — or `points` (float32 N×D) for vector data."
 )
 
@@ -21,22 +22,32 @@ def register(app: typer.Typer) -> None:
     def sample(
         checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
         out: Annotated[Path, typer.Option("--out", "-o", help="FILE.png (grid), FILE.npz (arrays) or a folder of PNGs.")],
-        n: Annotated[int, typer.Option("--n", help="How many samples.")] = 64,
+        n: Annotated[Optional[int], typer.Option("--n", help="How many samples (default 64; with --direction: rows, default 8).")] = None,
         class_: Annotated[Optional[str], typer.Option("--class", help="Class index or name (conditional models); default: all classes evenly.")] = None,
         seed: Annotated[int, typer.Option(help="Latent seed: the same seed gives the same samples.")] = 0,
         truncation: Annotated[Optional[float], typer.Option(help="Redraw latent entries beyond ±T (fidelity over variety).")] = None,
         ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when the checkpoint has one.")] = True,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+        direction: Annotated[Optional[str], typer.Option(metavar="FILE:NAME", help="Move each sample along a direction from `gantool directions`: one row per sample, one column per alpha.")] = None,
+        alphas: Annotated[str, typer.Option(metavar="A,B", help="With --direction: from A to B in --steps (or list three or more values).")] = "-3,3",
+        steps: Annotated[int, typer.Option(help="With --direction: columns from A to B.")] = 7,
     ) -> None:
         """Generate samples from a checkpoint."""
         from gantoolkit.errors import ConfigError
         from gantoolkit.imageio import save_samples
         from gantoolkit.sampling import load_generator
 
+        n = n if n is not None else (8 if direction else 64)
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
         model = load_generator(checkpoint, device, prefer_ema=ema)
         class_index = model.class_index(class_) if class_ is not None else None
+        if direction is not None:
+            from gantoolkit.controllers.directions import direction_strip, parse_alphas
+
+            samples, labels, cols = direction_strip(model, direction, parse_alphas(alphas, steps), n, seed, class_index, truncation)
+            typer.echo("wrote " + save_samples(out, samples, labels, model.data, cols))
+            return
         samples, labels = model.sample(n, seed, class_index, truncation)
         cols = model.data.num_classes if model.conditional and class_index is None and n >= model.data.num_classes else None
         typer.echo("wrote " + save_samples(out, samples, labels, model.data, cols))

@@ -8,6 +8,7 @@ by an unpickler: nothing is ever unpickled.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,20 @@ def write_file(path: Path, tensors: dict[str, torch.Tensor], fmt: str, version: 
 def _sniff(path: Path, what: str, hint: str) -> None:
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(9)
+            size = os.fstat(fh.fileno()).st_size
     except IsADirectoryError:
         raise CheckpointError(f"{str(path)!r} is a directory, not a {what} file", hint) from None
     except FileNotFoundError:
         raise CheckpointError(f"{what} file {str(path)!r} does not exist", hint) from None
     except OSError as e:
         raise CheckpointError(f"cannot read {what} file {str(path)!r}: {e.strerror}", hint) from None
-    if head.startswith(_PICKLE_MAGIC) or head.startswith(_ZIP_MAGIC):
+    # safetensors begins with the header's length (8 bytes, little-endian) and then "{"; that length's low bytes
+    # can look like a pickle's magic number, so the layout is checked first
+    looks_safetensors = head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8
+    if not looks_safetensors and (head.startswith(_PICKLE_MAGIC) or head.startswith(_ZIP_MAGIC)):
         raise CheckpointError(f"{str(path)!r} is a pickle or zip file, not a {what}; gantoolkit never unpickles", hint)
-    if len(head) < 8:
+    if len(head) < 9:
         raise CheckpointError(f"{str(path)!r} is empty or truncated, not a {what} file", hint)
 
 

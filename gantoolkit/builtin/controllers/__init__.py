@@ -9,6 +9,21 @@ _M = "gantoolkit.builtin.controllers"
 
 
 @hookimpl
+def register_controllers(register):
+    register("infogan", f"{_M}.infogan:InfoGAN",
+             summary="training + directions: InfoGAN codes joined to z, a Q head on the critic, lambda * MI term")
+    register("ss-infogan", f"{_M}.infogan:SupervisedInfoGAN",
+             summary="training + directions: InfoGAN with its categorical code tied to the labels (Q learns them)")
+
+    register("sefa", f"{_M}.finders:SeFa",
+             summary="directions: closed-form factorization (SeFa) of the generator's first layer")
+    register("pca", f"{_M}.finders:PCA",
+             summary="directions: PCA of early activations over sampled latents, carried back to z (GANSpace)")
+    register("classifier", f"{_M}.finders:ClassifierDirections",
+             summary="directions: mean gradient of a classifier's log-probability of each class with respect to z")
+
+
+@hookimpl
 def register_commands(register):
     register("interpolate", f"{_M}.commands:interpolate", panel=PANEL,
              summary="Walk from one seed's latent to another's (lerp or slerp): PNG strip, GIF or .npz.",
@@ -23,3 +38,8 @@ def register_commands(register):
                     "--out sevens.png")
     register("classifier", f"{_M}.commands:classifier_app", panel=PANEL,
              summary="Train a classifier on a dataset's labels (timm backbones); inspect one.")
+    register("directions", f"{_M}.commands:directions", panel=PANEL,
+             summary="Find named directions in z-space (classifier, sefa, pca, infogan), tied to the checkpoint.",
+             epilog="Examples:\n\n  gantool directions runs/digits --method sefa --num 5 --out sefa.safetensors\n\n"
+                    "  gantool sample runs/digits --direction sefa.safetensors:sefa0 --alphas -3,3 --steps 7 "
+                    "--out strip.png")

@@ -214,3 +214,50 @@ def classifier_info(
 
     info = asdict(load_classifier(path).info)
     typer.echo(json.dumps(info, indent=2, sort_keys=True))
+
+
+def directions(
+    checkpoint: Ckpt,
+    method: Annotated[str, typer.Option(help="classifier, sefa, pca, infogan (gantool list controllers).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The directions .safetensors file to write.")],
+    num: Annotated[Optional[int], typer.Option(help="How many directions (sefa, pca).")] = None,
+    classifier: Annotated[Optional[Path], typer.Option(help="Classifier file (method classifier).")] = None,
+    target: Annotated[Optional[list[str]], typer.Option(help="Class (classifier; repeatable; default all).")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="Latents sampled (pca, classifier).")] = None,
+    layer: Annotated[Optional[int], typer.Option(help="Block whose output PCA reads (pca; 1 = the first).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the sampled latents (pca, classifier).")] = None,
+    opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Other method option.")] = None,
+    preview: Annotated[Optional[Path], typer.Option(help="Also draw FILE.png: a row per direction.")] = None,
+    ema: Ema = True,
+    device: Device = "cpu",
+) -> None:
+    """Find named directions in a generator's z-space and save them with the checkpoint's identity."""
+    from gantoolkit.controllers.directions import DirectionFinder, save_directions
+    from gantoolkit.errors import ConfigError
+    from gantoolkit.options import parse_assignments
+    from gantoolkit.registry import get_registry
+    from gantoolkit.sampling import load_generator
+
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
+    if preview is not None and preview.suffix.lower() != ".png":
+        raise ConfigError(f"--preview must end in .png, got {str(preview)!r}")
+    flags = {"num": num, "classifier": str(classifier) if classifier else None,
+             "targets": ",".join(target) if target else None, "samples": samples, "layer": layer, "seed": seed}
+    options = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(opt or [], "--opt")}
+    spec, _ = get_registry().get("controller", method)
+    finder = spec.create(options)
+    if not isinstance(finder, DirectionFinder):
+        raise ConfigError(f"controller {method!r} regularizes training; it finds no directions",
+                          f"use it with gantool train --controller {method}")
+    model = load_generator(checkpoint, device, prefer_ema=ema)
+    found = finder.find(model)
+    save_directions(out, found)
+    typer.echo(f"{len(found.all_names)} {found.method} directions ({', '.join(found.all_names)}) for "
+               f"{model.checkpoint.path} (step {model.checkpoint.step}); wrote {out}")
+    if preview is not None:
+        from gantoolkit.controllers.directions import preview_grid
+        from gantoolkit.controllers.output import write_images
+
+        images, cols = preview_grid(model, found)
+        typer.echo("wrote " + write_images(preview, images, model.data, cols))

@@ -1,0 +1,224 @@
+"""Named directions in a trained generator's input space, the contract of the controllers that find them, and the
+files that keep them.
+
+A direction finder is the editing role of a controller (the training role is `components.TrainingController`):
+registered under `register_controllers`, it is built from its options and `find(model)` returns `Directions`.
+Directions live in z-space (`space="z"`, moved by adding α·d: SeFa, PCA, classifier gradients) or in the space of
+the controllers' codes (`space="codes"`, set so that ⟨c, d⟩ = α: InfoGAN's continuous codes). Categorical codes
+have no direction; they are listed by name and shown one column per category.
+
+A directions file is safetensors: a `directions` tensor (K × width) and JSON metadata with the names, the method,
+the space and the identity of the checkpoint they belong to (a SHA-256 of the generator's weights, its path and
+step), so directions are never applied to a generator they were not found for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gantoolkit.errors import CheckpointError, ConfigError, did_you_mean
+from gantoolkit.sampling import LoadedGenerator
+
+FORMAT = "gantoolkit-directions"
+FORMAT_VERSION = 1
+_HINT = "give a file written by `gantool directions`"
+
+
+def generator_identity(model: LoadedGenerator) -> dict[str, Any]:
+    """What ties a file to this generator: a hash of its weights (as loaded), plus where they came from."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.generator.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().to("cpu").contiguous().numpy().tobytes())
+    return {
+        "sha256": digest.hexdigest(),
+        "path": str(model.checkpoint.path),
+        "step": model.checkpoint.step,
+        "latent_dim": model.latent_dim,
+        "code_dim": model.generator.code_dim,
+    }
+
+
+@dataclass
+class Directions:
+    """K named unit directions of one generator (see the module docstring)."""
+
+    vectors: torch.Tensor
+    names: list[str]
+    method: str
+    source: dict[str, Any]
+    space: str = "z"
+    categorical: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.space not in ("z", "codes"):
+            raise ValueError(f"unknown direction space {self.space!r}")
+        if self.vectors.dim() != 2 or len(self.vectors) != len(self.names):
+            raise ValueError("directions need one name per row of a K×width tensor")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("direction names must be distinct")
+
+    @property
+    def all_names(self) -> list[str]:
+        return [*self.names, *(slot["name"] for slot in self.categorical)]
+
+    def check_name(self, name: str) -> None:
+        if name not in self.all_names:
+            choices = self.all_names
+            hint = did_you_mean(name, choices) if choices else "this file holds no directions"
+            raise ConfigError(f"no direction {name!r} in these {self.method} directions", hint)
+
+    def vector(self, name: str) -> torch.Tensor:
+        self.check_name(name)
+        if name not in self.names:
+            raise ConfigError(f"{name!r} is a categorical code: it has categories, not a direction")
+        return self.vectors[self.names.index(name)]
+
+    def check_model(self, model: LoadedGenerator, where: str = "these directions") -> None:
+        """Refuse a generator other than the one the directions were found for."""
+        mine = generator_identity(model)
+        theirs = self.source
+        if theirs.get("sha256") != mine["sha256"]:
+            raise CheckpointError(
+                f"{where} belong to {theirs.get('path')} (step {theirs.get('step')}, generator "
+                f"{str(theirs.get('sha256'))[:12]}), not to {mine['path']} (step {mine['step']}, generator "
+                f"{mine['sha256'][:12]})",
+                "find directions for this checkpoint with `gantool directions` (same --ema setting)",
+            )
+
+
+class DirectionFinder(ABC):
+    """The editing role of a controller: named directions for a trained generator."""
+
+    @abstractmethod
+    def find(self, model: LoadedGenerator) -> Directions:
+        """Directions for `model` (unit vectors, most important first)."""
+
+
+def unit_rows(vectors: torch.Tensor) -> torch.Tensor:
+    return vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+# -- files ----------------------------------------------------------------------------------------------------------
+
+
+def save_directions(path: str | Path, directions: Directions) -> None:
+    import datetime
+
+    from gantoolkit import __version__
+    from gantoolkit.controllers.files import write_file
+
+    meta = {
+        "names": directions.names, "method": directions.method, "space": directions.space,
+        "source": directions.source, "categorical": directions.categorical, "extra": directions.extra,
+        "gantoolkit_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_file(Path(path), {"directions": directions.vectors.float()}, FORMAT, FORMAT_VERSION, meta)
+
+
+def load_directions(path: str | Path, model: LoadedGenerator | None = None) -> Directions:
+    """Read a directions file; with `model`, also check that they belong to it."""
+    from gantoolkit.controllers.files import read_file
+
+    tensors, meta = read_file(Path(path), FORMAT, FORMAT_VERSION, "directions", _HINT)
+    try:
+        directions = Directions(tensors["directions"], list(meta["names"]), str(meta["method"]), dict(meta["source"]),
+                                str(meta.get("space", "z")), list(meta.get("categorical", [])),
+                                dict(meta.get("extra", {})))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{str(path)!r} has damaged directions metadata ({e})", _HINT) from None
+    if model is not None:
+        directions.check_model(model, f"the directions in {str(path)!r}")
+    return directions
+
+
+# -- using them -----------------------------------------------------------------------------------------------------
+
+
+def parse_alphas(text: str, steps: int) -> list[float]:
+    """`"-3,3"` with 7 steps -> -3, -2, ..., 3; three or more values are taken as they are."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--alphas expects numbers separated by commas, got {text!r}", "e.g. --alphas -3,3") from None
+    if len(values) == 2:
+        if steps < 2:
+            raise ConfigError(f"--steps must be at least 2, got {steps}")
+        return torch.linspace(values[0], values[1], steps).tolist()
+    if len(values) < 2:
+        raise ConfigError(f"--alphas needs at least two values, got {text!r}", "e.g. --alphas -3,3")
+    return values
+
+
+def split_reference(reference: str) -> tuple[Path, str]:
+    """`FILE:NAME` -> (FILE, NAME)."""
+    path, sep, name = reference.rpartition(":")
+    if not sep or not path or not name:
+        raise ConfigError(f"--direction expects FILE:NAME, got {reference!r}", "e.g. dirs.safetensors:sefa0")
+    return Path(path), name
+
+
+def moved_inputs(
+    directions: Directions, name: str, z: torch.Tensor, codes: torch.Tensor | None, alphas: list[float]
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Latents and codes for rows = samples, columns = alphas (or categories); returns (z, codes, columns)."""
+    directions.check_name(name)
+    n = len(z)
+    if name not in directions.names:  # a categorical code: one column per category
+        slot = next(s for s in directions.categorical if s["name"] == name)
+        assert codes is not None
+        size, offset = int(slot["size"]), int(slot["offset"])
+        moved = codes.repeat_interleave(size, 0).clone()
+        moved[:, offset : offset + size] = torch.eye(size).repeat(n, 1)
+        return z.repeat_interleave(size, 0), moved, size
+    d = directions.vector(name)
+    a = torch.tensor(alphas, dtype=torch.float32)
+    cols = len(alphas)
+    if directions.space == "z":
+        moved_z = z.repeat_interleave(cols, 0) + a.repeat(n)[:, None] * d
+        return moved_z, codes.repeat_interleave(cols, 0) if codes is not None else None, cols
+    assert codes is not None
+    base = codes.repeat_interleave(cols, 0)
+    current = base @ d
+    moved_codes = base + (a.repeat(n) - current)[:, None] * d
+    return z.repeat_interleave(cols, 0), moved_codes, cols
+
+
+def direction_strip(
+    model: LoadedGenerator, reference: str, alphas: list[float], n: int, seed: int = 0,
+    class_index: int | None = None, truncation: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Samples for `gantool sample --direction FILE:NAME`: n rows (seeds), one column per alpha or category."""
+    path, name = split_reference(reference)
+    directions = load_directions(path, model)
+    directions.check_name(name)
+    z = model.latents(n, seed, truncation)
+    codes = model.codes(n, seed)
+    labels = model.labels(n, class_index)
+    moved_z, moved_codes, cols = moved_inputs(directions, name, z, codes, alphas)
+    labels = labels.repeat_interleave(cols, 0) if labels is not None else None
+    return model.generate(moved_z, labels, moved_codes), labels, cols
+
+
+def preview_grid(model: LoadedGenerator, directions: Directions, seed: int = 0,
+                 alphas: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3)) -> tuple[torch.Tensor, int]:
+    """One row per direction (a seed's sample moved by each alpha; categorical codes: each category), padded to
+    the widest row."""
+    z, codes = model.latents(1, seed), model.codes(1, seed)
+    labels = model.labels(1)
+    rows, width = [], max([len(alphas)] + [int(s["size"]) for s in directions.categorical])
+    for name in directions.all_names:
+        moved_z, moved_codes, cols = moved_inputs(directions, name, z, codes, list(alphas))
+        row_labels = labels.expand(cols) if labels is not None else None
+        images = model.generate(moved_z, row_labels, moved_codes)
+        pad = torch.ones(width - cols, *images.shape[1:])  # white
+        rows.append(torch.cat([images, pad]))
+    return torch.cat(rows), width
