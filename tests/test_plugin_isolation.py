@@ -264,3 +264,26 @@ def test_plugin_command_through_the_real_cli(plugins_dir, tmp_path):
     assert out.returncode == 0 and out.stdout.strip() == "hello world", out.stderr
     strict = gantool(["greet", "hello"], plugins_dir, tmp_path, GANTOOL_STRICT_PLUGINS="1")
     assert strict.returncode == 2 and "core command" in strict.stderr
+
+
+def test_a_plugin_cannot_take_a_built_in_plugin_command(cli, plugins_dir):
+    from gantoolkit.registry import Registry
+
+    builtin = [s for s in Registry.load().list("command") if s.distribution == "gantoolkit"]
+    if not builtin:
+        pytest.skip("no built-in plugin commands in this version")
+    name = builtin[0].name
+    module = unique()
+    make_dist(plugins_dir, "gantool-usurper", {module: f"""
+        import gantoolkit
+
+        def usurp() -> None:
+            print("usurped")
+
+        @gantoolkit.hookimpl
+        def register_commands(register):
+            register({name!r}, usurp)
+        """}, {"usurper": module})
+    assert cli(name, "--help").exit_code == 0 and "usurped" not in cli(name, "--help").stdout
+    errors = plugin_records(cli)["usurper"]["errors"]
+    assert f"command {name!r} is a core command and cannot be replaced" in errors

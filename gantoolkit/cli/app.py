@@ -109,10 +109,20 @@ def add_plugin_commands(app: typer.Typer) -> None:
     """Mount what plugins register with `register_commands`: a `typer.Typer` becomes a command group
     (`gantool NAME SUBCOMMAND`), a plain function one command (`gantool NAME`). `panel=` names its help panel.
     A core name, or anything else, is a plugin error."""
+    from gantoolkit.plugins import BUILTIN_DISTRIBUTION
     from gantoolkit.registry import get_registry
 
     registry = get_registry()
-    for spec in registry.list("command"):
+    specs = registry.list("command")
+    for (kind, name), clashing in registry.clashes.items():  # a built-in command outranks a plugin's namesake
+        builtin = [s for s in clashing if s.distribution == BUILTIN_DISTRIBUTION]
+        if kind == "command" and len(builtin) == 1:
+            specs.append(builtin[0])
+            for other in clashing:
+                record = registry.host.records.get(other.plugin)
+                if other is not builtin[0] and record is not None:
+                    registry.host.fail(record, f"command {name!r} is a core command and cannot be replaced")
+    for spec in specs:
         record = registry.host.records.get(spec.plugin)
         if spec.name in CORE_COMMANDS:
             if record is not None:
