@@ -240,8 +240,11 @@ def load_matching_data(model: Any, data: str | None, data_root: str | None = Non
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics: list[str] | None = None,
                         n: int | None = None, features: str = "auto", out: Path | None = None, seed: int = 0,
-                        device: str = "cpu", ema: bool = True, cache_dir: Path | None = None) -> dict[str, Any]:
-    """Score a checkpoint (or a run's newest) against `data`; writes `out` (JSON) when given. Returns the report."""
+                        device: str = "cpu", ema: bool = True, cache_dir: Path | None = None,
+                        sampler: Callable[[Any], Sampler] | None = None) -> dict[str, Any]:
+    """Score a checkpoint (or a run's newest) against `data`; writes `out` (JSON) when given. Returns the report.
+
+    `sampler(model)` may replace plain sampling (e.g. rejection sampling); its `describe()` goes into the report."""
     import json
     import time
 
@@ -262,7 +265,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics
     dataset = load_matching_data(model, data)
     if n is None:
         n = DEFAULT_IMAGE_SAMPLES if dataset.info.is_image else DEFAULT_VECTOR_SAMPLES
-    ctx = EvalContext(dataset, lambda k, s: model.sample(k, s), model.conditional, n, seed, features,
+    draw: Sampler = sampler(model) if sampler is not None else (lambda k, s: model.sample(k, s))
+    ctx = EvalContext(dataset, draw, model.conditional, n, seed, features,
                       model.device, out.with_suffix("") if out is not None else None, cache_dir)
     values, skipped = run_metrics(ctx, chosen, explicit=metrics is not None)
     meta = {
@@ -274,6 +278,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics
         "real": min(n, len(dataset)),
         "seed": seed,
         "ema": ema and bool(model.checkpoint.section("ema.module")),
+        "sampler": draw.describe() if hasattr(draw, "describe") else "plain",
         "features": ctx.notes.get("features"),
         **{k: v for k, v in ctx.notes.items() if k != "features"},
         "artefacts": dict(ctx.artefacts),

@@ -151,3 +151,13 @@ def test_tracking_errors(cli):
     one_line_error(cli("train", *TOY, "--steps", "2", "--track", "mode", "--out", "x"), "unknown metric 'mode'")
     assert not Path("x").exists()
     one_line_error(cli("train", *TOY, "--steps", "2", "--track", "nn", "--out", "y"), "--track nn", "needs images")
+
+
+def test_discriminator_rejection_sampling_is_a_named_sampler(cli, toy_run):
+    result = cli("evaluate", toy_run, "--metrics", "modes,hq,rkl", "--n", "300", "--sampler", "drs", "--out", "d.json")
+    assert result.exit_code == 0, result.output
+    meta = report("d.json")["meta"]
+    assert meta["sampler"].startswith("drs") and "acceptance" in meta["sampler"]
+    assert cli("export", toy_run, "--out", "g.safetensors").exit_code == 0
+    one_line_error(cli("evaluate", "g.safetensors", "--sampler", "drs", "--out", "e.json"), "needs the critic")
+    one_line_error(cli("evaluate", toy_run, "--sampler", "mh", "--out", "e.json"), "unknown --sampler")

@@ -203,3 +203,22 @@ def test_inception_features_from_a_local_file(tmp_path):
     save_file({"weight": torch.zeros(3)}, str(wrong))
     with pytest.raises(ConfigError, match="does not hold torchvision Inception-v3 weights"):
         InceptionFeatures(wrong)
+
+
+def test_rejection_sampling_with_an_exact_log_ratio_recovers_the_target():
+    """Draws from N(0, 1) kept with probability exp(log N(x; 1, 0.5²)/N(x; 0, 1) − M) follow N(1, 0.5²)."""
+    from gantoolkit.builtin.metrics.rejection import rejection_sample
+
+    def draw(k, round_):
+        return torch.randn(k, 1, generator=torch.Generator().manual_seed(round_)), None
+
+    def log_ratio(x, labels):
+        x = x[:, 0].double()
+        return (-0.5 * ((x - 1) / 0.5) ** 2 - math.log(0.5) + 0.5 * x**2).float()
+
+    samples, labels, drawn, _ = rejection_sample(draw, log_ratio, 20_000, -math.inf, seed=0)
+    assert samples.shape == (20_000, 1) and labels is None and drawn > 20_000
+    assert float(samples.mean()) == pytest.approx(1.0, abs=0.02)
+    assert float(samples.std()) == pytest.approx(0.5, abs=0.02)
+    again = rejection_sample(draw, log_ratio, 20_000, -math.inf, seed=0)[0]
+    assert torch.equal(samples, again)

@@ -12,6 +12,7 @@ EPILOG = (
     "  gantool evaluate runs/digits --out report.json\n\n"
     "  gantool evaluate runs/ring --data toy:ring --metrics modes,hq,rkl --out ring.json\n\n"
     "  gantool evaluate runs/faces --data folder:~/faces --features inception:~/inception_v3.pth --out faces.json\n\n"
+    "  gantool evaluate runs/ring --sampler drs --out ring-drs.json\n\n"
     "Without --metrics every metric that applies is computed (see `gantool list metrics`). Features for fd, kid "
     "and the manifold metrics: auto (vectors: the data; labelled images: a classifier trained on them, cached), raw, "
     "classifier[:PATH] or inception:PATH. Nothing is downloaded."
@@ -27,6 +28,8 @@ FeaturesOpt = Annotated[str, typer.Option(metavar="SPEC", help="auto, raw, class
 SeedOpt = Annotated[int, typer.Option(help="Latent seed of the generated samples.")]
 EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when there is one.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
+SamplerOpt = Annotated[str, typer.Option(metavar="NAME", help="plain, or drs (rejection by the critic).")]
+SAMPLERS = ("plain", "drs")
 
 
 def evaluate(
@@ -39,13 +42,25 @@ def evaluate(
     seed: SeedOpt = 0,
     ema: EmaOpt = True,
     device: DeviceOpt = "cpu",
+    sampler: SamplerOpt = "plain",
 ) -> None:
     """Score a generator: fd, kid, precision/recall, density/coverage, mode and class coverage, memorisation."""
     from gantoolkit.builtin.metrics.features import parse_features
+    from gantoolkit.errors import ConfigError
     from gantoolkit.evaluation import evaluate_checkpoint, parse_metric_list
 
     parse_features(features)  # a bad spec fails before anything is loaded
-    report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema)
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown --sampler {sampler!r}", "use plain or drs")
+    draw = None
+    if sampler == "drs":
+        from gantoolkit.builtin.metrics.rejection import RejectionSampler
+
+        def draw(model):
+            return RejectionSampler(model, seed)
+
+    report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema,
+                                 sampler=draw)
     print_report(report)
     typer.echo(f"wrote {out}")
 
@@ -57,7 +72,7 @@ def print_report(report: dict) -> None:
 
     meta = report["meta"]
     table = Table("metric", "value", title=f"{meta['checkpoint']} (step {meta['step']}) vs {meta['data']}, "
-                  f"{meta['n']} samples")
+                  f"{meta['n']} samples, sampler {meta['sampler']}")
     for key, value in report.items():
         if key != "meta":
             table.add_row(key, "undefined" if value is None else f"{value:.6g}")
