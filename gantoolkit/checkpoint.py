@@ -8,8 +8,10 @@ data_state. Nothing is ever unpickled: a pickle disguised as a checkpoint is rej
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,17 +102,27 @@ def atomic_write(path: Path, payload: bytes) -> None:
 
 def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Serialise and write atomically; JSON-encode non-string metadata values."""
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION)}
-    for key, value in metadata.items():
-        meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), **encode_metadata(metadata)}
     payload = save(tensors, metadata=meta)
     try:
         atomic_write(path, payload)
     except OSError as e:
-        raise CheckpointError(
-            f"could not write checkpoint {str(path)!r}: {e.strerror or e}",
-            "free some disk space; the previous checkpoint is intact",
-        ) from e
+        raise CheckpointError(f"could not write checkpoint {str(path)!r}: {e.strerror or e}", _write_hint(e)) from e
+
+
+def encode_metadata(metadata: dict[str, Any]) -> dict[str, str]:
+    """safetensors metadata is string -> string: JSON-encode every value that is not a string already."""
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in metadata.items()}
+
+
+def _write_hint(error: OSError) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some disk space; the previous checkpoint is intact"
+    if error.errno == errno.ENOENT:
+        return "check that the folder exists"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "check that the folder is writable"
+    return "nothing was replaced; the previous file is intact"
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -240,7 +252,7 @@ def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkit
         if name and f"{name!r}" in error.message:
             dist, version = info.get("distribution"), info.get("version")
             what = key.split(":")[0]
-            if dist:
+            if _is_distribution_name(dist) and (version is None or _is_distribution_name(version)):
                 release = f"{dist} {version}" if version else dist
                 return CheckpointError(
                     f"{str(ckpt.path)!r} needs {what} {name!r} from the plugin distribution {release}, "
@@ -248,3 +260,11 @@ def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkit
                     f"pip install {dist}",
                 )
     return CheckpointError(f"{str(ckpt.path)!r} needs a component that is not installed: {error.message}")
+
+
+def _is_distribution_name(text: Any) -> bool:
+    """A plain package name or version (letters, digits, . _ - +): metadata never puts anything else in a hint."""
+    return isinstance(text, str) and bool(_PLAIN_NAME.fullmatch(text))
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,10 @@ from gantoolkit.errors import ConfigError, did_you_mean
 from gantoolkit.options import coerce
 
 COMPONENT_FIELDS = ("arch", "loss", "cond", "data")
+#: largest training seed (the data order is seeded with seed * 1_000_003 + epoch, which must fit in 64 bits)
+MAX_SEED = 2**32 - 1
+#: largest --image-size (a whole dataset is held in memory at this size)
+MAX_IMAGE_SIZE = 4096
 
 
 @dataclass
@@ -61,6 +66,7 @@ class RunConfig:
     data_root: str = "data"
     download: bool = False
     on_bad_image: Literal["error", "skip"] = "error"
+    on_nan: Literal["stop", "rollback"] = "stop"
     track: list[str] = field(default_factory=list)
     track_every: int = 500
     track_n: int = 2500
@@ -103,20 +109,20 @@ class RunConfig:
                     raise ConfigError(f"--track: unknown metric {name!r}", did_you_mean(name, known))
         if self.keep_checkpoints < 1:
             raise ConfigError(f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}")
-        if self.image_size is not None and self.image_size < 1:
-            raise ConfigError(f"--image-size must be positive, got {self.image_size}")
+        if self.image_size is not None and not 1 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ConfigError(f"--image-size must be between 1 and {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
         if self.n_critic is not None and self.n_critic < 1:
             raise ConfigError(f"--n-critic must be at least 1, got {self.n_critic}")
         for name in ("lr", "lr_g", "lr_d"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ConfigError(f"--{_flag(name)} must be positive, got {value}")
+            if value is not None and not 0 < value < math.inf:
+                raise ConfigError(f"--{_flag(name)} must be a positive finite number, got {value}")
         if self.betas is not None and not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"--betas must lie in [0, 1), got {','.join(map(str, self.betas))}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"--ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
-        if self.seed < 0:
-            raise ConfigError(f"--seed must be zero or positive, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
         return self
 
 
@@ -181,5 +187,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a TOML text file (it is not UTF-8)") from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None

@@ -58,6 +58,8 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A hint naming the closest choices, or listing them all when none is close."""
     choices = sorted(choices)
+    if not choices:
+        return "none is installed; see `gantool list` and `gantool plugins`"
     near = closest(name, choices)
     if near:
         return "did you mean " + " or ".join(repr(c) for c in near) + "?"

@@ -60,6 +60,13 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
+def remove_temporaries(run: Path) -> None:
+    """Delete the temporary files that a killed writer left beside the checkpoints (they are never complete)."""
+    folder = Path(run) / CHECKPOINTS
+    for path in folder.glob(".step-*.safetensors.*.tmp") if folder.is_dir() else []:
+        path.unlink(missing_ok=True)
+
+
 def prune_checkpoints(run: Path, keep: int) -> None:
     """Delete all but the newest `keep` checkpoints."""
     for _, path in list_checkpoints(run)[:-keep]:
@@ -68,9 +75,16 @@ def prune_checkpoints(run: Path, keep: int) -> None:
 
 def create_run_dir(out: Path | None, default_name: str, root: Path = Path("runs")) -> Path:
     """A fresh run directory. An explicit `out` that already has content is refused, untouched."""
+    return make_run_dir(choose_run_dir(out, default_name, root))
+
+
+def choose_run_dir(out: Path | None, default_name: str, root: Path = Path("runs")) -> Path:
+    """Where a new run will live (nothing is created): `out`, which must be new or empty, or a fresh name."""
     if out is not None:
         out = Path(out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if out.exists() and not out.is_dir():
+            raise RunDirectoryError(f"{str(out)!r} is a file, not a run directory", "choose another --out")
+        if out.exists() and any(out.iterdir()):
             hint = f"continue it with --resume {out}" if is_run(out) else "choose another --out"
             raise RunDirectoryError(f"{str(out)!r} already exists and is not empty", hint)
         target = out
@@ -80,6 +94,11 @@ def create_run_dir(out: Path | None, default_name: str, root: Path = Path("runs"
         while target.exists():
             target = root / f"{default_name}-{n}"
             n += 1
+    return target
+
+
+def make_run_dir(target: Path) -> Path:
+    """Create a run directory's folders."""
     try:
         (target / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         (target / SAMPLES).mkdir(exist_ok=True)
@@ -100,4 +119,6 @@ def truncate_metrics(run: Path, step: int) -> None:
                 kept.append(line)
         except (ValueError, AttributeError):
             continue
-    path.write_text("".join(line + "\n" for line in kept))
+    from gantoolkit.checkpoint import atomic_write
+
+    atomic_write(path, "".join(line + "\n" for line in kept).encode())

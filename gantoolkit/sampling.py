@@ -136,8 +136,15 @@ def load_generator(path: str | Path, device: str = "cpu", prefer_ema: bool = Tru
         generator.load_state_dict(ckpt.generator_state(prefer_ema))
     except RuntimeError as e:
         raise CheckpointError(
-            f"{ckpt.path} does not match the generator its configuration builds ({str(e).splitlines()[0]})",
+            f"{ckpt.path} does not match the generator its configuration builds ({state_dict_problem(e)})",
             "was it written by another version of the plugin?",
         ) from None
     generator.to(target).eval()
     return LoadedGenerator(ckpt, models, generator, target)
+
+
+def state_dict_problem(error: RuntimeError) -> str:
+    """The first concrete problem in a `load_state_dict` error (torch puts a generic first line before them)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0] if lines else ""
+    return detail if len(detail) <= 240 else detail[:237] + "..."

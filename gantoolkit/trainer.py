@@ -25,11 +25,12 @@ from gantoolkit.checkpoint import (
 from gantoolkit.components import ControllerContext, PenaltyContext
 from gantoolkit.data import Dataset, DeviceBatches
 from gantoolkit.device import amp_dtype, autocast
-from gantoolkit.errors import CheckpointError, GanToolkitError, TrainingError
+from gantoolkit.errors import CheckpointError, GanToolkitError
 from gantoolkit.imageio import png_bytes, preview
 from gantoolkit.models import GanModels
 from gantoolkit.optim import EMA, plan_optimizers
 from gantoolkit.progress import Monitor
+from gantoolkit.recovery import NonFiniteError, Rollback
 
 GRID_SAMPLES = 64
 
@@ -64,6 +65,7 @@ class Trainer:
         self._stop_signal: str | None = None
         self.last_checkpoint: Path | None = None
         self.tracker = self._make_tracker(dataset)
+        self.rollback = Rollback() if cfg.on_nan == "rollback" else None
 
     # -- one training step ------------------------------------------------------------------------------------
 
@@ -116,30 +118,43 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------------------------
 
     def fit(self, total_steps: int, monitor: Monitor) -> Path:
-        """Train until `total_steps`, logging, sampling and checkpointing on schedule; returns the last checkpoint."""
-        cfg = self.cfg
+        """Train until `total_steps`, logging, sampling and checkpointing on schedule; returns the last checkpoint.
+        A NaN stops the run, or with `--on-nan rollback` sends it back to its last good state (see `recovery`)."""
         with monitor, self._stop_on_signals():
-            while self.step < total_steps:
-                self._track(self.train_step())
-                self.step += 1
-                monitor.advance(self.step)
-                tracked = self.tracker is not None and self.step % cfg.track_every == 0
-                if self.step % cfg.log_every == 0 or self.step == total_steps or tracked:
-                    monitor.log(self.step, {**self._flush_log(), **(self.measure() if tracked else {})})
-                if self.step % cfg.sample_every == 0:
-                    self.save_samples()
-                if self.step % cfg.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if self._stop_signal:
-                    self.save_checkpoint()
-                    raise TrainingInterrupted(
-                        f"{self._stop_signal} at step {self.step}; saved {self.last_checkpoint}",
-                        f"continue with: gantool train --resume {self.run_dir}",
-                    )
-            if self.last_checkpoint is None or runs.checkpoint_path(self.run_dir, self.step) != self.last_checkpoint:
-                self.save_samples()
-                self.save_checkpoint()
+            if self.rollback is not None:
+                self.rollback.remember(self, *self.state())
+            while True:
+                try:
+                    self._train_until(total_steps, monitor)
+                    break
+                except NonFiniteError as error:
+                    if self.rollback is None:
+                        raise
+                    self.rollback.recover(self, error, monitor)
         return runs.checkpoint_path(self.run_dir, self.step)
+
+    def _train_until(self, total_steps: int, monitor: Monitor) -> None:
+        cfg = self.cfg
+        while self.step < total_steps:
+            self._track(self.train_step())
+            self.step += 1
+            monitor.advance(self.step)
+            tracked = self.tracker is not None and self.step % cfg.track_every == 0
+            if self.step % cfg.log_every == 0 or self.step == total_steps or tracked:
+                monitor.log(self.step, {**self._flush_log(), **(self.measure() if tracked else {})})
+            if self.step % cfg.sample_every == 0:
+                self.save_samples()
+            if self.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+            if self._stop_signal:
+                self.save_checkpoint()
+                raise TrainingInterrupted(
+                    f"{self._stop_signal} at step {self.step}; saved {self.last_checkpoint}",
+                    f"continue with: gantool train --resume {self.run_dir}",
+                )
+        if self.last_checkpoint is None or runs.checkpoint_path(self.run_dir, self.step) != self.last_checkpoint:
+            self.save_samples()
+            self.save_checkpoint()
 
     @contextmanager
     def _stop_on_signals(self):
@@ -176,14 +191,23 @@ class Trainer:
         return dict(zip(self._keys, (round(m, 6) for m in means), strict=True))
 
     def _check_finite(self) -> None:
+        """Raise NonFiniteError naming the first step whose loss was NaN or infinite (reads the device flag)."""
         first_bad = int(self._first_bad)
         if first_bad >= 0:
-            kept = (f"the last good checkpoint {self.last_checkpoint} is kept" if self.last_checkpoint
-                    else "no checkpoint was written")
-            raise TrainingError(
-                f"a loss became NaN or infinite at step {first_bad}; training stopped and {kept}",
-                "lower the learning rate, or try another loss",
-            )
+            raise NonFiniteError(first_bad, "a loss", self.last_checkpoint)
+
+    def _check_weights_finite(self) -> None:
+        """Before a checkpoint: the update of the last step may have made weights non-finite with finite losses."""
+        params = [*self.G.parameters(), *self.D.parameters()]
+        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            raise NonFiniteError(self.step, "a weight", self.last_checkpoint)
+
+    def restart_from(self, step: int) -> None:
+        """Continue counting from `step` with a clean loss log (after a resume or a rollback)."""
+        self.step = step
+        self._step_counter.fill_(step)
+        self._first_bad.fill_(-1)
+        self._sums, self._count = None, 0
 
     def _make_tracker(self, dataset: Dataset) -> Any:
         """Metrics named by `--track`, computed every `--track-every` steps outside the training step."""
@@ -219,6 +243,7 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self) -> None:
+        self._check_finite()  # nothing is written after a NaN
         G = self.sampler
         was_training = G.training
         G.eval()
@@ -262,17 +287,37 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         self._check_finite()
+        self._check_weights_finite()
         path = runs.checkpoint_path(self.run_dir, self.step)
         tensors, meta = self.state()
         write_checkpoint(path, tensors, meta)
         self.last_checkpoint = path
         runs.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+        if self.rollback is not None:
+            self.rollback.remember(self, tensors, meta)
         return path
 
     def load_state(self, ckpt: Checkpoint) -> None:
         """Restore everything needed for the next step to be the one an uninterrupted run would take."""
         if ckpt.kind != TRAINING:
             raise CheckpointError(f"{ckpt.path} holds a generator only and cannot be resumed")
+        self.load_weights(ckpt)
+        try:
+            torch.set_rng_state(ckpt.tensors["rng.torch"])
+            self.rng.set_state(ckpt.tensors["rng.train"])
+            self.batches.load_state_dict(ckpt.json("data_state"))
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{ckpt.path} has a damaged RNG or data state ({e})",
+                                  "use an earlier checkpoint") from None
+        if self.device.type == "cuda":
+            states = [ckpt.tensors[k] for k in sorted(ckpt.tensors) if k.startswith("rng.cuda.")]
+            if len(states) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(states)
+        self.restart_from(ckpt.step)
+        self.last_checkpoint = ckpt.path
+
+    def load_weights(self, ckpt: Checkpoint) -> None:
+        """Generator, critic, EMA and optimizer states (learning rates included) from a checkpoint."""
         try:
             self.G.load_state_dict(ckpt.section("generator"))
             self.D.load_state_dict(ckpt.section("critic"))
@@ -281,17 +326,8 @@ class Trainer:
             optim = ckpt.json("optim")
             self.opt_g.load_state_dict(optimizer_from_tensors("optim.generator", ckpt.tensors, optim["generator"]))
             self.opt_d.load_state_dict(optimizer_from_tensors("optim.critic", ckpt.tensors, optim["critic"]))
-        except (RuntimeError, KeyError, ValueError) as e:
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{ckpt.path} does not match the models it describes ({e})") from None
-        torch.set_rng_state(ckpt.tensors["rng.torch"])
-        self.rng.set_state(ckpt.tensors["rng.train"])
-        if self.device.type == "cuda":
-            states = [ckpt.tensors[k] for k in sorted(ckpt.tensors) if k.startswith("rng.cuda.")]
-            if len(states) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(states)
-        self.batches.load_state_dict(ckpt.json("data_state"))
-        self.step = ckpt.step
-        self.last_checkpoint = ckpt.path
 
 
 def describe(trainer: Trainer) -> dict[str, Any]:
@@ -301,8 +337,8 @@ def describe(trainer: Trainer) -> dict[str, Any]:
         "device": str(trainer.device),
         "n_critic": trainer.n_critic,
         "optimizer": plan.name,
-        "lr_g": plan.lr_g,
-        "lr_d": plan.lr_d,
+        "lr_g": trainer.opt_g.param_groups[0]["lr"],  # a rollback may have lowered the plan's rates
+        "lr_d": trainer.opt_d.param_groups[0]["lr"],
         "betas": plan.betas,
         "amp": str(trainer.amp).replace("torch.", "") if trainer.amp else "off",
         "params_g": sum(p.numel() for p in trainer.G.parameters()),

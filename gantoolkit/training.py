@@ -10,11 +10,11 @@ import torch
 from rich.console import Console
 
 from gantoolkit import runs
-from gantoolkit.checkpoint import load_checkpoint, missing_plugin_error
+from gantoolkit.checkpoint import TRAINING, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.datasets import load_dataset
 from gantoolkit.device import resolve_device
-from gantoolkit.errors import ConfigError, DataError, GanToolkitError, RunDirectoryError
+from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
 from gantoolkit.models import build_models
 from gantoolkit.progress import Monitor
 from gantoolkit.registry import get_registry
@@ -22,7 +22,7 @@ from gantoolkit.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
 RESUMABLE = {"steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "data_root",
-             "download"}
+             "download", "on_nan"}
 
 
 def default_run_name(config: RunConfig) -> str:
@@ -53,8 +53,9 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     dataset = load_dataset(config, registry)
     models = build_models(config, dataset.info, registry)
     models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
-    run_dir = runs.create_run_dir(out, default_run_name(config))
-    trainer = Trainer(models, dataset, run_dir, device)
+    run_dir = runs.choose_run_dir(out, default_run_name(config))
+    trainer = Trainer(models, dataset, run_dir, device)  # the last checks (optimizer, metrics): nothing made yet
+    runs.make_run_dir(run_dir)
     _announce(console, run_dir, trainer, 0, config.steps)
     last = trainer.fit(config.steps, Monitor(run_dir / runs.METRICS, config.steps, 0, console))
     console.print(f"done: {last}", highlight=False)
@@ -74,6 +75,9 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         flags = ", ".join("--" + k.replace("_", "-") for k in fixed)
         raise ConfigError(f"{flags} cannot change when resuming (the checkpoint fixes them)", "start a new run instead")
     ckpt = load_checkpoint(runs.resolve_checkpoint(run_dir))
+    if ckpt.kind != TRAINING:
+        raise CheckpointError(f"{ckpt.path} holds a generator only and cannot be resumed",
+                              "resume from a run directory written by gantool train")
     config = apply_layer(ckpt.config, overrides, "resume").validate()
     if config.steps <= ckpt.step:
         raise ConfigError(
@@ -95,6 +99,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
     trainer = Trainer(models, dataset, run_dir, device)
     trainer.load_state(ckpt)
     runs.truncate_metrics(run_dir, ckpt.step)
+    runs.remove_temporaries(run_dir)
     _announce(console, run_dir, trainer, ckpt.step, config.steps)
     last = trainer.fit(config.steps, Monitor(run_dir / runs.METRICS, config.steps, ckpt.step, console))
     console.print(f"done: {last}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -31,8 +32,26 @@ def debug_enabled(args: Sequence[str] | None) -> bool:
 
 
 def error_line(message: str) -> None:
-    """Print one line to stderr."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    """Print one line to stderr (line breaks and control characters, e.g. from a file's metadata, become spaces)."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in " ".join(message.strip().splitlines()))
+    print(f"error: {flat}", file=sys.stderr, flush=True)
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """A failed allocation (host or device), whichever library raised it."""
+    return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError" or (
+        isinstance(error, RuntimeError) and ("can't allocate memory" in str(error) or "out of memory" in str(error))
+    )
+
+
+def os_error_message(error: OSError) -> str:
+    """A file-system failure (a full disk, a missing folder, a permission) as one line with what to do."""
+    where = f" ({error.filename})" if error.filename else ""
+    hints = {errno.ENOSPC: "free some disk space; files written before are intact",
+             errno.EACCES: "check the permissions", errno.EROFS: "the file system is read-only",
+             errno.ENOENT: "check the path"}
+    hint = hints.get(error.errno or 0, "run `gantool --debug ...` for the traceback")
+    return f"{error.strerror or error}{where} ({hint})"
 
 
 class GantoolGroup(TyperGroup):
@@ -65,7 +84,12 @@ class GantoolGroup(TyperGroup):
             else:
                 if debug:
                     raise
-                error_line(f"unexpected {type(e).__name__}: {e} (run `gantool --debug ...` for the traceback)")
+                if out_of_memory(e):
+                    error_line("out of memory (use a smaller --batch-size, --image-size, --n or model)")
+                elif isinstance(e, OSError):
+                    error_line(os_error_message(e))
+                else:
+                    error_line(f"unexpected {type(e).__name__}: {e} (run `gantool --debug ...` for the traceback)")
                 code = 1
         if standalone_mode:
             sys.exit(code)

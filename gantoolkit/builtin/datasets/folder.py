@@ -99,12 +99,12 @@ class ImageFolder(DataSource):
                     raise DataError(f"cannot read image {name} in {shown}: {e.reason}",
                                     "fix or remove it, or pass --on-bad-image skip to skip unreadable images") from e
                 skipped.append(name)
+        if not images:
+            raise DataError(f"none of the {len(files)} image(s) in {shown} could be read (first: {skipped[0]})",
+                            "check that the files are valid images")
         if skipped:
             print(f"warning: skipped {len(skipped)} unreadable image(s) in {shown} (first: {skipped[0]})",
                   file=sys.stderr)
-        if not images:
-            raise DataError(f"none of the {len(files)} image(s) in {shown} could be read",
-                            "check that the files are valid images")
 
         channels = self.channels or (1 if all(t.shape[0] == 1 for t in images) else 3)
         data = torch.stack([t.expand(channels, -1, -1) if t.shape[0] != channels else t for t in images])
