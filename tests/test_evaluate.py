@@ -126,6 +126,16 @@ def test_a_trained_digits_generator_beats_a_barely_trained_one(cli, digits_runs,
     assert good["nn_dist"] > 0 and math.isclose(good["nn_ratio"], good["nn_dist"] / good["nn_dist_real"], rel_tol=1e-4)
 
 
+def test_class_coverage_is_tracked_on_labelled_images(cli, cached):
+    """Uses the classifier cached by the test above (the same digits at 8x8), or trains it when run alone."""
+    result = cli("train", *TINY_DCGAN, "--image-size", "8", "--steps", "2", "--track", "classes,class_kl",
+                 "--track-every", "1", "--track-n", "100", "--out", "run")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in Path("run/metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2]
+    assert all(1 <= r["classes"] <= 10 and r["class_kl"] >= 0 for r in lines)
+
+
 def test_conditional_accuracy_refuses_unconditional_models(cli, toy_run):
     one_line_error(cli("evaluate", toy_run, "--metrics", "cond_acc", "--out", "r.json"), "unconditional")
 

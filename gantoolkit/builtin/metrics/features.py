@@ -239,7 +239,8 @@ def auto_classifier(dataset: Dataset, cache_root: Path, device: torch.device, no
     if path.is_file():
         notes["classifier"] = f"automatic (cached {path})"
         return load_classifier(path, str(device))
-    with torch.random.fork_rng(devices=[]):  # training the classifier leaves the caller's random streams alone
+    # training the classifier leaves the caller's random streams alone, and works inside no_grad (e.g. tracking)
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
         model, accuracy = train_classifier(dataset, seed=0, device=str(device))
     path.parent.mkdir(parents=True, exist_ok=True)
     save_classifier(path, model)  # atomic
