@@ -32,8 +32,9 @@ def register_conditionings(register):
 @hookimpl
 def register_configs(register):
     register("sngan-digits",
-             {"data": "digits", "arch": "resnet-sn", "loss": "hinge", "cond": "projection", "steps": 2000},
-             summary="conditional SNGAN on the embedded digits: resnet-sn + hinge + projection")
+             {"data": "digits", "image_size": 16, "arch": "resnet-sn", "loss": "hinge", "cond": "projection",
+              "steps": 2000},
+             summary="conditional SNGAN on the embedded digits at 16x16: resnet-sn + hinge + projection")
 
 
 @hookimpl
