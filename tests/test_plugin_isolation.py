@@ -195,6 +195,12 @@ def test_disable_by_entry_point_or_distribution_name(cli, plugins_dir, monkeypat
         assert records["lsq-one"]["errors"] == [] and records["lsq-two"]["disabled"]
         assert "disabled" in cli("plugins").stdout
         assert train_tiny(cli, "--loss", "lsq", "--out", f"run-{disabled}").exit_code == 0
+    monkeypatch.setenv("GANTOOL_DISABLE_PLUGINS", "lsq-one,gantool-lsq-two")
+    from gantoolkit.registry import reset_registry
+
+    reset_registry()
+    result = train_tiny(cli, "--loss", "lsq")
+    assert result.exit_code == 2 and "plugin(s) lsq-one, lsq-two skipped by GANTOOL_DISABLE_PLUGINS" in result.stderr
 
 
 def test_unknown_name_hints_at_failed_plugins(cli, broken_site):
