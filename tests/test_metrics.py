@@ -222,3 +222,20 @@ def test_rejection_sampling_with_an_exact_log_ratio_recovers_the_target():
     assert float(samples.std()) == pytest.approx(0.5, abs=0.02)
     again = rejection_sample(draw, log_ratio, 20_000, -math.inf, seed=0)[0]
     assert torch.equal(samples, again)
+
+
+def test_nearest_training_images_are_found_block_by_block(monkeypatch):
+    from gantoolkit.builtin.metrics import nearest
+    from gantoolkit.builtin.metrics.nearest import nearest_neighbours
+
+    g = torch.Generator().manual_seed(0)
+    train, queries = torch.randn(500, 7, generator=g), torch.randn(40, 7, generator=g)
+    exact = torch.cdist(queries, train).topk(5, largest=False)
+    monkeypatch.setattr(nearest, "BLOCK_ENTRIES", 300)  # blocks of 6 training rows
+    dist, index = nearest_neighbours(queries, lambda a, b: train[a:b], len(train), 5)
+    assert torch.allclose(dist, exact.values, atol=1e-4) and torch.equal(index, exact.indices)
+    probe = torch.tensor([3, 10, 499])
+    dist, index = nearest_neighbours(train[probe], lambda a, b: train[a:b], len(train), 1, exclude=probe)
+    others = torch.cdist(train[probe], train)
+    others[torch.arange(3), probe] = math.inf  # a training image is not its own neighbour
+    assert torch.equal(index[:, 0], others.argmin(1)) and torch.allclose(dist[:, 0], others.min(1).values, atol=1e-4)

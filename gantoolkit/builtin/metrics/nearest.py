@@ -9,6 +9,7 @@ look at the grid for copies.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -23,17 +24,27 @@ GRID_ROWS = 8
 NEIGHBOURS = 5
 
 
-def nearest_neighbours(queries: torch.Tensor, pool: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances and indices of each query's k nearest rows of `pool` (chunked over both)."""
-    queries, pool = queries.float().flatten(1), pool.float().flatten(1)
-    step = max(1, BLOCK_ENTRIES // max(1, len(pool)))
-    dist, index = [], []
-    for start in range(0, len(queries), step):
-        d = pairwise_distances(queries[start:start + step], pool)
-        values, where = d.topk(min(k, len(pool)), dim=1, largest=False)
-        dist.append(values)
-        index.append(where)
-    return torch.cat(dist), torch.cat(index)
+def nearest_neighbours(queries: torch.Tensor, pool: Callable[[int, int], torch.Tensor], size: int, k: int,
+                       exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances and indices of each query's k nearest rows of a pool of `size` rows read in blocks by
+    `pool(start, stop)`, so a large training set is never held in model space at once. `exclude[i]` is a pool row
+    query i may not match (itself)."""
+    queries = queries.float().flatten(1)
+    k = min(k, size - (exclude is not None))
+    block = max(1, BLOCK_ENTRIES // max(1, queries.shape[1] + len(queries)))
+    best_d = torch.full((len(queries), 0), math.inf)
+    best_i = torch.zeros((len(queries), 0), dtype=torch.long)
+    for start in range(0, size, block):
+        rows = pool(start, min(start + block, size)).float().flatten(1)
+        d = pairwise_distances(queries, rows)
+        if exclude is not None:
+            inside = (exclude >= start) & (exclude < start + len(rows))
+            d[inside.nonzero()[:, 0], exclude[inside] - start] = math.inf
+        d = torch.cat([best_d, d], 1)
+        i = torch.cat([best_i, torch.arange(start, start + len(rows)).expand(len(queries), -1)], 1)
+        best_d, where = d.topk(min(k, d.shape[1]), dim=1, largest=False)
+        best_i = i.gather(1, where)
+    return best_d, best_i
 
 
 class NearestTraining(Metric):
@@ -50,21 +61,26 @@ class NearestTraining(Metric):
 
     def compute(self, ctx: EvalContext) -> dict[str, float | int | None]:
         fake = ctx.fake()[0][:NN_SAMPLES]
-        train = to_model_space(ctx.real.data, ctx.info)
-        scale = math.sqrt(train[0].numel())
-        dist, index = nearest_neighbours(fake, train, NEIGHBOURS)
+        data, info = ctx.real.data, ctx.info
+
+        def pool(start: int, stop: int) -> torch.Tensor:
+            return to_model_space(data[start:stop], info)
+
+        scale = math.sqrt(fake[0].numel())
+        dist, index = nearest_neighbours(fake, pool, len(data), NEIGHBOURS)
         rng = torch.Generator().manual_seed(ctx.seed + 11)
-        probe = torch.randperm(len(train), generator=rng)[:NN_SAMPLES]
-        real_dist = leave_one_out_distances(train, probe)
+        probe = torch.randperm(len(data), generator=rng)[:NN_SAMPLES]
+        real_dist, _ = nearest_neighbours(to_model_space(data[probe], info), pool, len(data), 1, exclude=probe)
         nn_dist = float(dist[:, 0].mean()) / scale
-        nn_real = float(real_dist.mean()) / scale
+        nn_real = float(real_dist[:, 0].mean()) / scale
         path = ctx.artefact("nn", ".png")
         if path is not None:
-            self.write_grid(path, fake, train, dist, index)
+            self.write_grid(path, fake, pool, dist, index)
         return {"nn_dist": nn_dist, "nn_dist_real": nn_real, "nn_ratio": nn_dist / nn_real if nn_real > 0 else None}
 
     @staticmethod
-    def write_grid(path, fake: torch.Tensor, train: torch.Tensor, dist: torch.Tensor, index: torch.Tensor) -> None:
+    def write_grid(path, fake: torch.Tensor, pool: Callable[[int, int], torch.Tensor], dist: torch.Tensor,
+                   index: torch.Tensor) -> None:
         """One row per generated sample (the closest to the training set first), then its nearest training images."""
         from gantoolkit.imageio import grid, png_bytes
 
@@ -73,18 +89,5 @@ class NearestTraining(Metric):
         tiles = []
         for r in rows.tolist():
             tiles.append(fake[r])
-            tiles.extend(train[index[r]])
+            tiles.extend(pool(i, i + 1)[0] for i in index[r].tolist())
         atomic_write(path, png_bytes(grid(to_uint8(torch.stack(tiles)), cols=k + 1)))
-
-
-def leave_one_out_distances(train: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
-    """Distance from each probed training image to its nearest other training image."""
-    queries = train[probe].float().flatten(1)
-    pool = train.float().flatten(1)
-    step = max(1, BLOCK_ENTRIES // max(1, len(pool)))
-    out = []
-    for start in range(0, len(queries), step):
-        d = pairwise_distances(queries[start:start + step], pool)
-        d[torch.arange(len(d)), probe[start:start + step]] = math.inf
-        out.append(d.min(1).values)
-    return torch.cat(out)
