@@ -120,6 +120,13 @@ def test_a_trained_digits_generator_beats_a_barely_trained_one(cli, digits_runs,
     assert len(list((cached / "classifiers").glob("*.safetensors"))) == 1
     assert "held-out accuracy" in barely["meta"]["classifier"] or "held-out accuracy" in good["meta"]["classifier"]
     assert "cached" in results["barely"]["meta"]["classifier"]
+    # a classifier given by path is the same feature space
+    saved = next((cached / "classifiers").glob("*.safetensors"))
+    result = cli("evaluate", digits_runs["barely"], "--n", "1000", "--metrics", "fd", "--features",
+                 f"classifier:{saved}", "--out", "given.json")
+    assert result.exit_code == 0, result.output
+    assert report("given.json")["fd"] == pytest.approx(barely["fd"], rel=1e-4)
+    assert str(saved) in report("given.json")["meta"]["features"]
     # the memorisation check: a grid of samples beside their nearest training images, and distance statistics
     grid = Image.open(good["meta"]["artefacts"]["nn"])
     assert grid.size == (6 * 10 + 2, 8 * 10 + 2)  # 8 rows: a sample, then its 5 nearest training images (8 px + pad)
