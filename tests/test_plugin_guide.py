@@ -64,13 +64,18 @@ def test_the_complete_loss_plugin_is_under_40_lines():
 
 @pytest.fixture(scope="module")
 def lsgan(tmp_path_factory) -> Path:
-    """The guide's gantool-lsgan, written out and pip-installed into ROOT/site."""
+    """The guide's gantool-lsgan, written out and pip-installed into ROOT/site, and ROOT/run: two steps of a
+    conditional DCGAN trained with it through the CLI (with one of its options)."""
     root = tmp_path_factory.mktemp("guide")
     for path, body in guide_files().items():
         if path.startswith("gantool-lsgan/"):
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(body)
     pip_install(root / "gantool-lsgan", root / "site")
+    train = gantool("train", "--loss", "lsgan", "--loss-opt", "real=0.9", "--cond", "onehot", "--image-size", "8",
+                    "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--latent-dim", "8", "--batch-size", "16",
+                    "--steps", "2", "--out", "run", cwd=root, site=root / "site")
+    assert train.returncode == 0, train.stderr
     return root
 
 
@@ -79,10 +84,7 @@ def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
     listing = json.loads(gantool("list", "losses", "--json", cwd=lsgan, site=site).stdout)
     assert {"name": "lsgan", "distribution": "gantool-lsgan"}.items() <= next(
         r for r in listing if r["name"] == "lsgan").items()
-    train = gantool("train", "--loss", "lsgan", "--loss-opt", "real=0.9", "--cond", "onehot", "--image-size", "8",
-                    "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--latent-dim", "8", "--batch-size", "16",
-                    "--steps", "2", "--out", "run", cwd=lsgan, site=site)
-    assert train.returncode == 0, train.stderr
+    assert (lsgan / "run" / "checkpoints" / "step-00000002.safetensors").exists()
     tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], lsgan / "gantool-lsgan",
                 site)
     assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-2000:]
