@@ -48,7 +48,7 @@ class RunConfig:
     latent_dim: int = 100
     image_size: int | None = None
     batch_size: int = 64
-    steps: int = 2000
+    steps: int = 1000
     n_critic: int | None = None
     optimizer: str | None = None
     lr: float | None = None

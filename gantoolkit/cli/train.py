@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         data_root: Annotated[Optional[str], typer.Option(help="Where downloadable datasets live (default ./data).", rich_help_panel=DATA)] = None,
         download: Annotated[Optional[bool], typer.Option("--download/--no-download", help="Allow downloading datasets (off by default).", rich_help_panel=DATA)] = None,
         on_bad_image: Annotated[Optional[str], typer.Option(help="Unreadable image in a folder: error (default) or skip.", rich_help_panel=DATA)] = None,
-        steps: Annotated[Optional[int], typer.Option(help="Generator steps in total (default 2000).", rich_help_panel=SCHEDULE)] = None,
+        steps: Annotated[Optional[int], typer.Option(help="Generator steps in total (default 1000).", rich_help_panel=SCHEDULE)] = None,
         batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default 64).", rich_help_panel=SCHEDULE)] = None,
         n_critic: Annotated[Optional[int], typer.Option(help="Critic steps per generator step (default: the loss's).", rich_help_panel=SCHEDULE)] = None,
         latent_dim: Annotated[Optional[int], typer.Option(help="Size of z (default 100).", rich_help_panel=SCHEDULE)] = None,
