@@ -208,3 +208,25 @@ def test_list_controllers_shows_both_roles(cli):
     rows = {r["name"]: r["summary"] for r in json.loads(result.output)}
     assert set(rows) == {"infogan", "ss-infogan", "sefa", "pca", "classifier"}
     assert rows["infogan"].startswith("training + directions") and rows["sefa"].startswith("directions")
+
+
+def test_a_header_length_that_looks_like_pickle_magic_is_still_read(model, tmp_path):
+    """safetensors starts with its header length; 640 bytes is 80 02 ..., the start of a pickle (protocol 2)."""
+    import json
+
+    from safetensors.torch import save
+
+    from gantoolkit.controllers.directions import FORMAT, load_directions
+
+    found = find("sefa", model, num=1)
+    for pad in range(800):
+        meta = {"format": FORMAT, "format_version": "1", "names": json.dumps(found.names),
+                "method": json.dumps("sefa"), "source": json.dumps(found.source), "pad": json.dumps("x" * pad)}
+        payload = save({"directions": found.vectors}, metadata=meta)
+        if payload[:2] == b"\x80\x02":
+            break
+    else:
+        pytest.fail("no padding gave a 640-byte header")
+    path = tmp_path / "h640.safetensors"
+    path.write_bytes(payload)
+    assert load_directions(path, model).names == ["sefa0"]

@@ -115,3 +115,17 @@ def test_two_code_controllers_read_their_own_columns():
     assert torch.equal(first.own_codes(codes), codes[:, :5]) and torch.equal(second.own_codes(codes), codes[:, 5:])
     assert (second.own_codes(codes)[:, :10].sum(1) == 1).all()
     assert [s["offset"] for s in second.slots()] == [5, 15, 16]
+
+
+def test_codes_of_two_controllers_keep_apart_in_directions(cli, tmp_path):
+    from gantoolkit.registry import get_registry
+    from gantoolkit.sampling import load_generator
+
+    result = cli("train", *TINY, "--steps", "2", "--controller", "infogan", "--controller", "ss-infogan",
+                 "--controller-opt", "infogan.categorical=3", "--controller-opt", "ss-infogan.continuous=1",
+                 "--out", "both")
+    assert result.exit_code == 0, result.output
+    found = get_registry().create("controller", "infogan").find(load_generator(tmp_path / "both"))
+    assert found.names == ["infogan.c0", "infogan.c1", "ss-infogan.c0"]
+    assert [s["name"] for s in found.categorical] == ["infogan.cat0", "ss-infogan.cat0"]
+    assert found.vectors.argmax(1).tolist() == [3, 4, 15]  # 3 + 2 columns, then 10 + 1

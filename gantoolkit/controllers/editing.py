@@ -34,6 +34,8 @@ class EditResult:
     logits_after: torch.Tensor
     #: (steps + 1) × N: the classifier's probability of the target, before the first step and after each step
     target_prob: torch.Tensor
+    #: (steps + 1) × N × D: z before the first step and after each step (only when asked for)
+    z_path: torch.Tensor | None = None
 
     def other_logit_change(self) -> torch.Tensor:
         """Per sample: the mean absolute change of the non-target logits."""
@@ -76,6 +78,7 @@ def edit_latents(
     penalty: float = 0.0,
     labels: torch.Tensor | None = None,
     codes: torch.Tensor | None = None,
+    keep_path: bool = False,
 ) -> EditResult:
     """Gradient ascent on z only (see the module docstring); G and C are frozen and left unchanged."""
     check_pair(model, classifier)
@@ -99,7 +102,7 @@ def edit_latents(
         z0 = z.detach().to(device).float()
         current = z0.clone().requires_grad_(True)
         start: torch.Tensor | None = None
-        probs = []
+        probs, path = [], [z0.cpu()]
         for _ in range(steps):
             logits = C.logits(G(current, labels, codes)).float()
             start = logits.detach() if start is None else start
@@ -110,8 +113,11 @@ def edit_latents(
             (grad,) = torch.autograd.grad(score.sum(), current)
             with torch.no_grad():
                 current += step_size * grad
+            if keep_path:
+                path.append(current.detach().cpu().clone())
         with torch.no_grad():
             final = C.logits(G(current, labels, codes)).float()
         start = final if start is None else start
         probs.append(final.softmax(1)[:, target])
-    return EditResult(target, z0.cpu(), current.detach().cpu(), start.cpu(), final.cpu(), torch.stack(probs).cpu())
+    return EditResult(target, z0.cpu(), current.detach().cpu(), start.cpu(), final.cpu(), torch.stack(probs).cpu(),
+                      torch.stack(path) if keep_path else None)

@@ -117,7 +117,8 @@ def edit(
     index = clf.class_index(target)
     model = load_generator(checkpoint, device, prefer_ema=ema)
     check_pair(model, clf)
-    labels, codes = _fixed_inputs(model, n, seed, class_)
+    labels = model.labels(n, model.class_index(class_) if class_ is not None else None)
+    codes = model.codes(n, seed)
     result = edit_latents(model, clf, model.latents(n, seed), index, steps, step_size, penalty, labels, codes)
     images = model.generate(torch.cat([result.z_before, result.z_after]),
                             torch.cat([labels, labels]) if labels is not None else None,

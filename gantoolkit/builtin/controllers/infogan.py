@@ -133,14 +133,16 @@ class InfoGAN(TrainingController, DirectionFinder):
 
     def find(self, model: LoadedGenerator) -> Directions:
         """The trained generator's own InfoGAN codes: continuous codes as directions, categorical ones by name."""
-        trained = [c for c in model.models.controllers.values() if isinstance(c, InfoGAN)]
+        trained = {k: c for k, c in model.models.controllers.items() if isinstance(c, InfoGAN)}
         if not trained:
             raise ConfigError(f"{model.checkpoint.path} was not trained with InfoGAN codes",
                               "train with --controller infogan, or use --method sefa, pca or classifier")
         width = model.generator.code_dim
         names, rows, categorical = [], [], []
-        for controller in trained:
+        for key, controller in trained.items():
             for slot in controller.slots():
+                if len(trained) > 1:  # several code controllers: name each code by its controller too
+                    slot["name"] = f"{key}.{slot['name']}"
                 if slot["kind"] == "categorical":
                     categorical.append(slot)
                 else:
