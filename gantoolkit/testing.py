@@ -23,6 +23,7 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import math
 import re
 import tempfile
 import types
@@ -65,6 +66,7 @@ __all__ = [
     "check_controller",
     "check_dataset",
     "check_loss",
+    "check_metric",
     "check_plugin",
     "check_registered",
     "check_training",
@@ -130,6 +132,10 @@ RULES: dict[str, str] = {
     "sampling": "LoadedGenerator.sample gives finite samples of the data's shape, the same for the same seed",
     "resume-exact": "a run resumed from its checkpoint takes the same next step as the uninterrupted run",
     "cuda": "a training step runs on CUDA (when available)",
+    "metric-keys": "Metric.keys is a non-empty tuple of names",
+    "metric-why-not": "Metric.why_not returns None or a one-line reason",
+    "metric-values": "Metric.compute returns {declared key: number or None} (NaN and inf read as undefined)",
+    "metric-deterministic": "the same samples give the same values",
     "config-valid": "a preset is a table of settings that RunConfig accepts",
     "config-components": "the component names in a preset are registered",
     "command": "a command is a typer.Typer or a function, not a core name, and answers --help",
@@ -1078,6 +1084,70 @@ def _check_dataset_tensors(chk: _Check, data: Dataset) -> None:
 # -- configs and commands ---------------------------------------------------------------------------------------
 
 
+@_quiet
+def check_metric(
+    metric: str | Callable[..., Any],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+) -> None:
+    """Compute a metric (`gantoolkit.evaluation.Metric`) on every kit context it applies to: labelled 2-D vectors,
+    labelled 1x8x8 images, and the toy:ring mixture, with uniform-noise "samples"."""
+    from gantoolkit.evaluation import EvalContext, Metric
+
+    name, registry = _resolve("metric", metric, name, registry)
+    chk = _Check("metric", name)
+    obj = _create(chk, registry, "metric", name, options, Metric)
+    keys = obj.keys
+    chk.require(isinstance(keys, tuple) and keys and all(isinstance(k, str) for k in keys), "metric-keys",
+                f"keys must be a non-empty tuple of names, got {keys!r}")
+    datasets = [tiny_dataset(VECTOR_SHAPE, n=128), tiny_dataset((1, 8, 8), n=128)]
+    if "toy" in registry.specs["dataset"]:
+        datasets.append(_subset(_load_registered(chk, registry, "toy:ring", {"n": 512}, None), 128))
+    applied = []
+    with tempfile.TemporaryDirectory(prefix="gantool-conformance-cache-") as cache:
+        for data in datasets:
+            def sample(n: int, seed: int, shape: tuple[int, ...] = data.info.shape) -> tuple[torch.Tensor, Any]:
+                noise = torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+                return noise, torch.arange(n) % CLASSES
+
+            def context(data: Dataset = data, sample: Any = sample) -> Any:
+                return EvalContext(data, sample, conditional=True, n=96, seed=0, cache_dir=Path(cache))
+
+            where = f"on {data.info.source}"
+            with chk.step("metric-why-not", f"why_not {where}"):
+                reason = obj.why_not(context())
+            chk.require(reason is None or (isinstance(reason, str) and reason.strip()), "metric-why-not",
+                        f"why_not {where} must return None or a reason, got {reason!r}")
+            if reason is not None:
+                continue
+            applied.append(data.info.source)
+            with chk.step("metric-values", f"compute {where}"):
+                first = obj.compute(context())
+                second = obj.compute(context()) if len(applied) == 1 else first  # determinism: once is enough
+            chk.require(isinstance(first, dict) and first and set(first) <= set(keys), "metric-values",
+                        f"compute {where} must return values for its keys {keys}, got {first!r:.100}")
+            for key, value in first.items():
+                number = value.item() if isinstance(value, torch.Tensor) and value.dim() == 0 else value
+                chk.require(number is None or (isinstance(number, (int, float)) and not isinstance(number, bool)),
+                            "metric-values", f"compute {where}: {key} = {value!r:.60} is not a number or None")
+            chk.require(_defined(first) == _defined(second), "metric-deterministic",
+                        f"compute {where} gave {first} and then {second} for the same samples")
+    if not applied:
+        raise ComponentUnavailable(f"metric {name!r} applies to none of the kit's data (vectors, 1x8x8 images, "
+                                   "toy:ring); test it on data it applies to")
+
+
+def _defined(values: dict[str, Any]) -> dict[str, Any]:
+    """Metric values as reported: tensors as numbers, NaN and inf as None (undefined)."""
+    out = {}
+    for key, value in values.items():
+        number = value.item() if isinstance(value, torch.Tensor) else value
+        out[key] = number if isinstance(number, int) or (isinstance(number, float) and math.isfinite(number)) else None
+    return out
+
+
 def check_config(config: str, *, registry: Registry | None = None) -> None:
     """A preset must be a table of settings naming registered components."""
     name, registry = _resolve("config", config, None, registry)
@@ -1130,6 +1200,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "loss": check_loss,
     "conditioning": check_conditioning,
     "controller": check_controller,
+    "metric": check_metric,
     "config": check_config,
     "command": check_command,
 }

@@ -28,6 +28,7 @@ from gantoolkit.testing import (
     check_controller,
     check_dataset,
     check_loss,
+    check_metric,
     check_plugin,
     check_registered,
     plugin_registry,
@@ -40,9 +41,7 @@ VECTORS = [(2,)]
 IMAGES = [(3, 8, 8)]
 
 
-@pytest.mark.parametrize(
-    "kind, name", [c for c in registered_components(registry=Registry.load()) if c[0] != "metric"]
-)
+@pytest.mark.parametrize("kind, name", registered_components(registry=Registry.load()))
 def test_every_registered_component_conforms(kind, name):
     """The CI run of the kit over the built-ins (and whatever else the suite's registry holds)."""
     check_component(kind, name)
@@ -393,3 +392,29 @@ def test_options_the_factory_refuses_fail_and_needed_options_skip():
 
     with pytest.raises(ComponentUnavailable, match="without options"):
         check_loss(NeedsAFile)
+
+
+def test_broken_metrics_fail_with_their_rule():
+    from gantoolkit.evaluation import Metric
+
+    class Undeclared(Metric):
+        keys = ("score",)
+
+        def compute(self, ctx):
+            return {"other": 1.0}
+
+    class Noisy(Metric):
+        keys = ("noise",)
+
+        def compute(self, ctx):
+            return {"noise": float(torch.rand(()))}
+
+    class Wordy(Metric):
+        keys = ("verdict",)
+
+        def compute(self, ctx):
+            return {"verdict": "good"}
+
+    fails("metric-values", check_metric, Undeclared)
+    fails("metric-deterministic", check_metric, Noisy)
+    fails("metric-values", check_metric, Wordy)
