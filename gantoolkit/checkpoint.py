@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from gantoolkit.config import RunConfig
-from gantoolkit.data import DataInfo
+from gantoolkit.data import IMAGE, VECTOR, DataInfo
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, UnknownComponentError
 
 FORMAT = "gantoolkit"
@@ -238,9 +238,24 @@ def load_checkpoint(path: Path) -> Checkpoint:
         data = DataInfo.from_json(json.loads(meta["data"]))
         components = json.loads(meta.get("components", "{}"))
         step = int(meta.get("step", "0"))
+        _check_description(meta.get("kind", TRAINING), step, data, components)
     except (KeyError, ValueError, TypeError, ConfigError) as e:
         raise CheckpointError(f"{str(path)!r} has damaged metadata ({e})", "use an earlier checkpoint") from None
     return Checkpoint(path, meta.get("kind", TRAINING), step, config, data, components, meta, tensors)
+
+
+def _check_description(kind: str, step: int, data: DataInfo, components: Any) -> None:
+    """The parts of the metadata every command relies on, beyond being valid JSON (ValueError otherwise)."""
+    if kind not in (TRAINING, GENERATOR_ONLY):
+        raise ValueError(f"unknown kind {kind!r}")
+    if step < 0:
+        raise ValueError(f"negative step {step}")
+    if not isinstance(components, dict):
+        raise ValueError("components is not a table")
+    if data.modality not in (IMAGE, VECTOR) or not data.shape or min(data.shape) < 1:
+        raise ValueError(f"no {data.modality!r} data has the shape {list(data.shape)}")
+    if data.num_classes < 0 or (data.class_names and len(data.class_names) != data.num_classes):
+        raise ValueError(f"{data.num_classes} classes with {len(data.class_names)} class names")
 
 
 def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkitError:

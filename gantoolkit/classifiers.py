@@ -174,6 +174,7 @@ def _stem_plan(net: nn.Module, side: int) -> tuple[bool, bool, int | None]:
 def build_network(info: ClassifierInfo, pretrained_file: str | Path | None = None) -> nn.Module:
     """The timm backbone `info` describes, its stem adapted as `info` says (weights random or pretrained)."""
     import timm
+    from safetensors import SafetensorError
 
     _check_backbone(info.backbone)
     kwargs: dict[str, Any] = dict(info.backbone_kwargs)
@@ -182,7 +183,7 @@ def build_network(info: ClassifierInfo, pretrained_file: str | Path | None = Non
     try:
         net = timm.create_model(info.backbone, pretrained=pretrained_file is not None, num_classes=info.num_classes,
                                 in_chans=info.input_shape[0], **kwargs)
-    except (TypeError, ValueError, RuntimeError, KeyError, AssertionError) as e:
+    except (TypeError, ValueError, RuntimeError, KeyError, AssertionError, SafetensorError) as e:
         what = "load the pretrained weights of" if pretrained_file is not None else "build"
         raise ConfigError(f"timm cannot {what} backbone {info.backbone!r}: {str(e).splitlines()[0]}",
                           "check the backbone name, its kwargs and the weights file") from None

@@ -111,15 +111,15 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
             return False
         raise ConfigError(f"{where} expects true or false, got {value!r}")
     if annotation in (int, float):
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ConfigError(f"{where} expects a number, got {value!r}")
         try:
             number = annotation(value) if not isinstance(value, str) else annotation(value.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             if annotation is int:
                 try:
                     as_float = float(value)
-                except ValueError:
+                except (ValueError, OverflowError):
                     as_float = None
                 if as_float is not None and as_float.is_integer():
                     return int(as_float)

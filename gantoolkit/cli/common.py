@@ -29,3 +29,9 @@ def err_console() -> Console:
 
 def out_console() -> Console:
     return Console(soft_wrap=True)
+
+
+def printable(text: object) -> str:
+    """`text` with control characters shown as escapes: what a file says can neither move the cursor, retitle the
+    terminal, nor start a new line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))

@@ -21,9 +21,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Summarise a checkpoint: components, data, step, provenance."""
         from rich.table import Table
+        from rich.text import Text
 
         from gantoolkit.checkpoint import load_checkpoint
-        from gantoolkit.cli.common import out_console
+        from gantoolkit.cli.common import out_console, printable
         from gantoolkit.runs import resolve_checkpoint
 
         ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(summary, indent=2, sort_keys=True))
             return
         cfg, data = ckpt.config, ckpt.data
-        table = Table(title=str(ckpt.path), show_header=False, title_justify="left")
+        table = Table(title=Text(printable(ckpt.path)), show_header=False, title_justify="left")
         rows = [
             ("kind", ckpt.kind),
             ("step", f"{ckpt.step} of {cfg.steps}"),
@@ -50,8 +51,8 @@ def register(app: typer.Typer) -> None:
         for key, value in ckpt.components.items():
             if isinstance(value, dict) and value.get("distribution") not in (None, "gantoolkit"):
                 rows.append((f"plugin for {key}", f"{value['distribution']} {value.get('version') or ''}"))
-        for key, value in rows:
-            table.add_row(key, value)
+        for key, value in rows:  # plain text: the checkpoint's strings are neither rich markup nor terminal codes
+            table.add_row(Text(printable(key)), Text(printable(value)))
         out_console().print(table)
 
     @app.command(rich_help_panel="Using a model")

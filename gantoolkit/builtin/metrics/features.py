@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,13 +122,21 @@ class InceptionFeatures(FeatureExtractor):
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from `.safetensors`, or from a torch file read with `weights_only=True` (never unpickled)."""
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise ConfigError(f"cannot read weights from {str(path)!r}: it is not a safetensors file ({e})",
+                              "give a .safetensors file or a plain state-dict .pth") from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ConfigError(f"cannot read weights from {str(path)!r}: {e}".splitlines()[0],
+        reason = "it holds more than tensors" if "Weights only load failed" in str(e) else str(e).splitlines()[0]
+        raise ConfigError(f"cannot read weights from {str(path)!r}: {reason} (gantoolkit never unpickles)",
                           "give a .safetensors file or a plain state-dict .pth") from None
     if not isinstance(state, dict):
         raise ConfigError(f"{str(path)!r} is not a state dict")
