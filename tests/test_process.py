@@ -1,4 +1,4 @@
-"""`gantool` as a real process: kill -9 mid-run, Ctrl-C, shell completion, and CUDA when there is one."""
+"""`gantool` as a real process: kill -9 mid-run, Ctrl-C and SIGTERM, shell completion, and CUDA when there is one."""
 
 from __future__ import annotations
 
@@ -29,52 +29,89 @@ def start_training(out: Path, steps: int, every: int = 2) -> subprocess.Popen:
     return subprocess.Popen([*GANTOOL, *args], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_step(run: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for_step(run: Path, step: int, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     metrics = run / "metrics.jsonl"
     while time.monotonic() < deadline:
         if metrics.exists():
             lines = metrics.read_text().splitlines()
-            if lines and json.loads(lines[-1])["step"] >= step:
-                return
+            try:
+                if lines and json.loads(lines[-1])["step"] >= step:
+                    return
+            except ValueError:  # a line being written
+                pass
         if proc.poll() is not None:
             raise AssertionError(f"training ended early: {proc.stderr.read()}")
         time.sleep(0.05)
     raise AssertionError(f"no step {step} within {timeout}s")
 
 
-def test_kill_9_at_a_random_moment_leaves_a_resumable_run(tmp_path):
-    run = tmp_path / "run"
-    proc = start_training(run, steps=100_000)
-    wait_for_step(run, 3, proc)
-    time.sleep(random.uniform(0.0, 0.5))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+def resume_training(run: Path, steps: int) -> subprocess.Popen:
+    return subprocess.Popen([*GANTOOL, "train", "--resume", str(run), "--steps", str(steps)], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def same_tensors(a: Path, b: Path) -> bool:
+    from safetensors.torch import load_file
+
+    x, y = load_file(str(a)), load_file(str(b))
+    return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_kill_9_at_random_moments_loses_nothing(tmp_path):
+    """Killed twice at random moments while checkpointing every step (so often in the middle of a write), then
+    resumed: the newest checkpoint is always complete, and the finished run is bit for bit the uninterrupted one."""
     from gantoolkit.checkpoint import load_checkpoint
     from gantoolkit.runs import resolve_checkpoint
 
-    ckpt = load_checkpoint(resolve_checkpoint(run))  # the newest checkpoint is complete
-    assert ckpt.step >= 2 and ckpt.step % 2 == 0
-    resumed = subprocess.run([*GANTOOL, "train", "--resume", str(run), "--steps", str(ckpt.step + 2)],
-                             env=env(), capture_output=True, text=True, timeout=300)
+    run = tmp_path / "run"
+    proc, reached = start_training(run, steps=100_000, every=1), 0
+    for kill in range(2):
+        wait_for_step(run, reached + 3, proc)
+        time.sleep(random.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        ckpt = load_checkpoint(resolve_checkpoint(run))  # the newest checkpoint is complete
+        assert ckpt.step >= reached + 1
+        reached = ckpt.step
+        if kill == 0:
+            proc = resume_training(run, 100_000)
+    total = reached + 2
+    resumed = subprocess.run([*GANTOOL, "train", "--resume", str(run), "--steps", str(total)],
+                             env=env(), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert load_checkpoint(resolve_checkpoint(run)).step == ckpt.step + 2
+    straight = start_training(tmp_path / "straight", steps=total, every=1)
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()
+    name = f"step-{total:08d}.safetensors"
+    assert same_tensors(run / "checkpoints" / name, tmp_path / "straight" / "checkpoints" / name)
+    # one log line per step, as if nothing had happened, and no half-written file left behind
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, total + 1))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step-{s:08d}.safetensors"
+                                                                        for s in (total - 1, total)]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+@pytest.mark.parametrize("sig, word", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig, word):
     run = tmp_path / "run"
     proc = start_training(run, steps=100_000, every=1000)
     wait_for_step(run, 2, proc)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("error: interrupted at step") and "--resume" in last
+    assert last.startswith(f"error: {word} at step") and f"--resume {run}" in last
     from gantoolkit.checkpoint import load_checkpoint
     from gantoolkit.runs import resolve_checkpoint
 
-    assert load_checkpoint(resolve_checkpoint(run)).step >= 2
+    step = int(last.split(" at step ")[1].split(";")[0])
+    saved = load_checkpoint(resolve_checkpoint(run))
+    assert saved.step == step >= 2 and str(saved.path) in last  # the step it names is the one it saved
+    resumed = subprocess.run([*GANTOOL, "train", "--resume", str(run), "--steps", str(step + 1)],
+                             env=env(), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
 
 
 def test_shell_completion_offers_registered_names():
