@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.controllers",
     "gantoolkit.builtin.metrics",
     "gantoolkit.builtin.packing",
+    "gantoolkit.builtin.demo",
 )
 ENTRY_POINT_GROUP = "gantoolkit"
 BUILTIN_DISTRIBUTION = "gantoolkit"

@@ -1,0 +1,419 @@
+"""The demo's state logic (`DemoEngine`, its controls) and each of the page's callbacks, called directly."""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from gantoolkit.errors import CheckpointError, ConfigError
+from tests.conftest import TINY_DCGAN
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = [*TINY_DCGAN, "--image-size", "8", "--log-every", "50"]
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny models run fastest on one thread (two threads on a busy 2-core machine can be many times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def train(*args: str) -> None:
+    from gantoolkit.cli import build_app
+    from gantoolkit.registry import reset_registry
+
+    reset_registry()
+    result = CliRunner().invoke(build_app(), list(args))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """Tiny 8x8 digits generators (conditional; unconditional with InfoGAN codes), SeFa directions for the first,
+    and a 1-epoch digits classifier, made once."""
+    from gantoolkit.builtin.datasets.digits import Digits
+    from gantoolkit.classifiers import save_classifier, train_classifier
+    from gantoolkit.data import DataRequest
+
+    root = tmp_path_factory.mktemp("demo")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train("train", *TINY, "--loss", "bce", "--cond", "onehot", "--steps", "30", "--out", str(root / "cond"))
+        train("train", *TINY, "--loss", "bce", "--cond", "none", "--steps", "4", "--controller", "infogan",
+              "--controller-opt", "categorical=3", "--controller-opt", "continuous=2", "--out", str(root / "info"))
+        train("directions", str(root / "cond"), "--method", "pca", "--num", "2", "--samples", "64",
+              "--out", str(root / "pca.safetensors"))
+        train("directions", str(root / "info"), "--method", "sefa", "--num", "2",
+              "--out", str(root / "other.safetensors"))
+        clf, _ = train_classifier(Digits().load(DataRequest(image_size=8)), epochs=1)
+        save_classifier(root / "clf.safetensors", clf)
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+@pytest.fixture(scope="module")
+def engine(work):
+    """The conditional generator with the default controls (5 SeFa directions found on load) and the classifier."""
+    from gantoolkit.demo.engine import DemoEngine
+
+    return DemoEngine.load(work / "cond", classifier=work / "clf.safetensors")
+
+
+@pytest.fixture(scope="module")
+def info_engine(work):
+    from gantoolkit.demo.engine import DemoEngine
+
+    return DemoEngine.load(work / "info", auto_directions=None)
+
+
+@pytest.fixture
+def callbacks(engine, tmp_path):
+    from gantoolkit.demo.app import DemoCallbacks
+
+    return DemoCallbacks(engine, tmp_path / "downloads")
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def zeros(engine) -> dict:
+    return {c.name: (None if c.kind == "category" else c.default) for c in engine.controls}
+
+
+# -- what the engine draws -------------------------------------------------------------------------------------------
+
+
+def test_default_controls_are_sefa_sliders_found_on_load(engine):
+    assert [c.name for c in engine.controls] == [f"sefa{i}" for i in range(5)]
+    assert all(c.kind == "z" and c.minimum < 0 < c.maximum and c.default == 0 for c in engine.controls)
+    assert all(torch.isclose(c.vector.norm(), torch.tensor(1.0)) for c in engine.controls)
+    assert engine.notes == ["5 sefa directions found on load"]
+    assert engine.class_names == [str(k) for k in range(10)]
+
+
+def test_untouched_controls_draw_exactly_what_gantool_sample_draws(engine):
+    """A seed names the same images on the page as on the command line (grid² samples, first ones equal)."""
+    s = engine.settings(7, "3", 0, 2, zeros(engine))
+    z, labels, codes = engine.inputs(s)
+    expected, expected_labels = engine.model.sample(4, seed=7, class_index=3)
+    assert torch.equal(z, engine.model.latents(4, 7)) and torch.equal(labels, expected_labels)
+    assert torch.equal(engine.model.generate(z, labels, codes), expected)
+    one = engine.render(engine.settings(7, "3", 0, 1, zeros(engine)))
+    four = engine.render(s)
+    assert png_pixels(four.png)[2:10, 2:10].tolist() == png_pixels(one.png).tolist()  # first cell = grid of 1
+
+
+def test_display_is_enlarged_with_nearest_neighbour(engine):
+    picture = engine.render(engine.settings(0, "0", 0, 1, {}))
+    native = png_pixels(picture.png)
+    assert native.shape[:2] == (8, 8)
+    scale = picture.display.shape[0] // 8
+    assert scale >= 16 and picture.display.shape[:2] == (8 * scale, 8 * scale)
+    shown = picture.display if picture.display.ndim == 2 else picture.display[..., 0]
+    first = native if native.ndim == 2 else native[..., 0]
+    assert np.array_equal(shown[::scale, ::scale], first)  # each pixel becomes a block of one value
+
+
+def test_a_direction_slider_moves_z_along_its_direction_and_changes_the_image(engine):
+    base = engine.settings(1, "5", 0, 1, {})
+    moved = engine.settings(1, "5", 0, 1, {"sefa0": 4.0, "sefa2": -2.5})
+    z0, _, _ = engine.inputs(base)
+    z1, _, _ = engine.inputs(moved)
+    d0, d2 = engine.control("sefa0").vector, engine.control("sefa2").vector
+    assert torch.allclose(z1 - z0, (4.0 * d0 - 2.5 * d2).expand_as(z0), atol=1e-5)
+    assert not np.array_equal(engine.render(base).display, engine.render(moved).display)
+
+
+def test_the_class_selector_changes_labels_and_image(engine):
+    a, b = engine.settings(2, "1", 0, 2, {}), engine.settings(2, "8", 0, 2, {})
+    assert engine.inputs(a)[1].tolist() == [1] * 4 and engine.inputs(b)[1].tolist() == [8] * 4
+    assert not np.array_equal(engine.render(a).display, engine.render(b).display)
+
+
+def test_truncation_zero_is_off_and_otherwise_bounds_z(engine):
+    assert engine.settings(4, "0", 0, 1, {}).truncation is None
+    s = engine.settings(4, "0", 0.5, 3, {})
+    z, _, _ = engine.inputs(s)
+    assert s.truncation == 0.5 and z.abs().max() <= 0.5
+    assert not np.array_equal(engine.render(s).display, engine.render(engine.settings(4, "0", 0, 3, {})).display)
+
+
+def test_grid_size_sets_how_many_samples(engine):
+    for g in (1, 3):
+        s = engine.settings(0, "2", 0, g, {})
+        assert len(engine.inputs(s)[0]) == g * g
+        native = png_pixels(engine.render(s).png)
+        assert native.shape[0] == 8 * g + 2 * (g + 1) * (g > 1)  # cells and 2-px gaps
+
+
+def test_interpolation_runs_from_one_seed_to_the_other(engine):
+    s = engine.settings(3, "4", 0, 1, {"sefa1": 1.5})
+    strip = engine.interpolation(s, 9, 5, spherical=True)
+    native = png_pixels(strip.png)
+    assert native.shape[1] == 5 * 8 + 6 * 2
+    first = engine.render(s)
+    last = engine.render(engine.settings(9, "4", 0, 1, {"sefa1": 1.5}))
+    cell = native[2:10]
+    assert np.array_equal(cell[:, 2:10], png_pixels(first.png))
+    assert np.array_equal(cell[:, 2 + 4 * 10 : 10 + 4 * 10], png_pixels(last.png))
+
+
+def test_more_of_a_class_takes_classifier_steps_and_is_kept_for_this_seed_only(engine):
+    s = engine.settings(5, "0", 0, 2, {})
+    first, picture, message = engine.more_of(s, "7", 8)
+    assert first.steps == 8 and first.target == 7 and first.delta.shape == (4, engine.model.latent_dim)
+    assert first.delta.abs().sum() > 0 and message == f"p(7) {first.before:.3f} → {first.after:.3f} after 8 steps " \
+        "(8 in all)"
+    assert first.after > first.before  # the classifier sees more of a 7
+    again, _, _ = engine.more_of(s, "7", 4, first)
+    assert again.steps == 12
+    assert not np.array_equal(engine.render(s).display, picture.display)
+    assert np.array_equal(engine.render(s, first).display, picture.display)
+    other_seed = engine.settings(6, "0", 0, 2, {})
+    assert np.array_equal(engine.render(other_seed, first).display, engine.render(other_seed).display)
+    with pytest.raises(ConfigError, match="out of range"):
+        engine.more_of(s, "12", 3)
+    with pytest.raises(ConfigError, match="steps must be a whole number between 1 and 50"):
+        engine.more_of(s, "7", 51)
+
+
+def test_more_of_needs_a_classifier(work):
+    from gantoolkit.demo.engine import DemoEngine
+
+    plain = DemoEngine.load(work / "cond", num_directions=2)
+    assert plain.classifier is None and plain.target_names == [] and len(plain.controls) == 2
+    with pytest.raises(ConfigError, match="no classifier was given"):
+        plain.more_of(plain.settings(0, "0", 0, 1, {}), "3", 5)
+
+
+def test_infogan_codes_become_sliders_and_a_category_selector(info_engine):
+    kinds = {c.name: c.kind for c in info_engine.controls}
+    assert kinds == {"c0": "code", "c1": "code", "cat0": "category"}
+    assert info_engine.class_names == []  # unconditional: no class selector
+    c1 = info_engine.control("c1")
+    assert (c1.minimum, c1.maximum) == (-2.0, 2.0)
+    s = info_engine.settings(3, None, 0, 2, {"c0": 0.0, "c1": -1.5, "cat0": 2})
+    _, labels, codes = info_engine.inputs(s)
+    assert labels is None
+    assert torch.allclose(codes @ c1.vector, torch.full((4,), -1.5))
+    cat = info_engine.control("cat0")
+    assert codes[:, cat.offset : cat.offset + 3].argmax(1).tolist() == [2, 2, 2, 2]
+    own = info_engine.settings(3, None, 0, 2, {"cat0": None})
+    assert torch.equal(info_engine.inputs(own)[2][:, :3], info_engine.model.codes(4, 3)[:, :3])
+    assert not np.array_equal(info_engine.render(s).display, info_engine.render(own).display)
+
+
+def test_directions_files_replace_the_defaults_and_must_belong_to_the_checkpoint(work):
+    from gantoolkit.demo.engine import DemoEngine
+
+    given = DemoEngine.load(work / "cond", directions=[work / "pca.safetensors"])
+    assert [c.name for c in given.controls] == ["pca0", "pca1"]
+    twice = DemoEngine.load(work / "cond", directions=[work / "pca.safetensors", work / "pca.safetensors"])
+    assert [c.name for c in twice.controls] == ["pca.safetensors:pca0", "pca.safetensors:pca1",
+                                                "pca.safetensors:pca0#2", "pca.safetensors:pca1#2"]
+    with pytest.raises(CheckpointError, match="belong to"):
+        DemoEngine.load(work / "cond", directions=[work / "other.safetensors"])
+
+
+@pytest.mark.parametrize(("request_", "message"), [
+    ((-1, "0", 0, 1, {}), "seed must be a whole number"),
+    ((2**53, "0", 0, 1, {}), "seed must be a whole number"),
+    ((1.5, "0", 0, 1, {}), "seed must be a whole number"),
+    ((math.nan, "0", 0, 1, {}), "seed must be a whole number"),
+    (("seven", "0", 0, 1, {}), "seed must be a whole number"),
+    ((None, "0", 0, 1, {}), "seed must be a whole number"),
+    ((0, "10", 0, 1, {}), "class 10 is out of range"),
+    ((0, "ten", 0, 1, {}), "unknown class 'ten'"),
+    ((0, None, 0, 1, {}), "choose a class"),
+    ((0, "0", -0.5, 1, {}), "truncation must be 0 .off. or between"),
+    ((0, "0", 0.01, 1, {}), "truncation must be 0 .off. or between"),
+    ((0, "0", 3.5, 1, {}), "truncation must be 0 .off. or between"),
+    ((0, "0", math.inf, 1, {}), "truncation must be a finite number"),
+    ((0, "0", 0, 0, {}), "grid size must be a whole number between 1 and 8"),
+    ((0, "0", 0, 9, {}), "grid size must be a whole number between 1 and 8"),
+    ((0, "0", 0, 1, {"sefa0": 5.5}), "sefa0 must be between -5 and 5"),
+    ((0, "0", 0, 1, {"sefa0": math.nan}), "sefa0 must be between -5 and 5"),
+    ((0, "0", 0, 1, {"sefa0": None}), "sefa0 needs a number"),
+    ((0, "0", 0, 1, {"sefa9": 1.0}), "no control named 'sefa9'"),
+])
+def test_bad_requests_are_refused_with_one_clear_line(engine, request_, message):
+    with pytest.raises(ConfigError, match=message):
+        engine.settings(*request_)
+
+
+def test_bad_requests_for_codes_and_unconditional_models(info_engine):
+    with pytest.raises(ConfigError, match="unconditional"):
+        info_engine.settings(0, "3", 0, 1, {})
+    with pytest.raises(ConfigError, match=r"cat0 takes a category 0\.\.2"):
+        info_engine.settings(0, None, 0, 1, {"cat0": 3})
+    with pytest.raises(ConfigError, match="c0 must be between -2 and 2"):
+        info_engine.settings(0, None, 0, 1, {"c0": 2.5})
+
+
+def test_interpolation_bounds(engine):
+    s = engine.settings(0, "0", 0, 1, {})
+    with pytest.raises(ConfigError, match="frames must be a whole number between 2 and 16"):
+        engine.interpolation(s, 1, 17)
+    with pytest.raises(ConfigError, match="the other seed must be a whole number"):
+        engine.interpolation(s, -3, 4)
+
+
+# -- the page's callbacks --------------------------------------------------------------------------------------------
+
+
+def test_render_callback_returns_the_picture_its_download_and_a_status(callbacks, engine):
+    image, path, status = callbacks.render(12, "6", 0.8, 2, 1.0, 0, 0, 0, -1.0, None)
+    assert isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.shape[0] >= 300
+    expected = engine.render(engine.settings(12, "6", 0.8, 2, {"sefa0": 1.0, "sefa4": -1.0}))
+    assert np.array_equal(image, expected.display)
+    assert Path(path).parent == callbacks.folder and Path(path).read_bytes() == expected.png
+    assert status.startswith("seed 12 · class 6 · truncation 0.8 · 2×2 grid · ") and status.endswith("on the server")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((-5, "6", 0, 1, 0, 0, 0, 0, 0, None), "seed must be a whole number between 0 and"),
+    ((0, "99", 0, 1, 0, 0, 0, 0, 0, None), "class 99 is out of range"),
+    ((0, "6", -1, 1, 0, 0, 0, 0, 0, None), "truncation must be 0"),
+    ((0, "6", 0, 100, 0, 0, 0, 0, 0, None), "grid size must be a whole number between 1 and 8"),
+    ((0, "6", 0, 1, 0, 0, 50, 0, 0, None), "sefa2 must be between -5 and 5"),
+    ((0, "6", 0, 1, 0, 0, None), "expected 5 control values, got 2"),
+])
+def test_render_callback_turns_bad_values_into_a_gradio_error(callbacks, args, message):
+    with pytest.raises(gr.Error, match=message):
+        callbacks.render(*args)
+
+
+def test_an_unexpected_failure_is_a_gradio_error_too(callbacks, monkeypatch, capsys):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(callbacks.engine, "render", broken)
+    with pytest.raises(gr.Error, match="unexpected RuntimeError: boom"):
+        callbacks.render(0, "1", 0, 1, 0, 0, 0, 0, 0, None)
+    assert "Traceback" in capsys.readouterr().err  # for whoever runs the server, not for the page
+
+
+def test_random_button_and_reset_callbacks(callbacks, engine):
+    from gantoolkit.demo.app import RANDOM_SEEDS
+
+    seeds = {callbacks.random_seed() for _ in range(20)}
+    assert len(seeds) > 1 and all(0 <= s < RANDOM_SEEDS for s in seeds)
+    engine.settings(max(seeds), "0", 0, 1, {})  # every seed it gives is one the page takes
+    assert callbacks.reset_controls() == [0.0] * 5
+
+
+def test_interpolate_callback(callbacks):
+    image, note = callbacks.interpolate(2, "3", 0, 1, 4, 6, True, 0, 0, 0, 0, 0)
+    assert image.shape[1] > 5 * image.shape[0] and note.startswith("slerp from seed 2 to seed 4 · ")
+    with pytest.raises(gr.Error, match="frames must be a whole number between 2 and 16"):
+        callbacks.interpolate(2, "3", 0, 1, 4, 40, False, 0, 0, 0, 0, 0)
+    with pytest.raises(gr.Error, match="slerp must be true or false"):
+        callbacks.interpolate(2, "3", 0, 1, 4, 4, "yes", 0, 0, 0, 0, 0)
+
+
+def test_more_of_and_reset_edit_callbacks(callbacks):
+    from gantoolkit.demo.engine import Edit
+
+    image, path, status, edit, message = callbacks.more_of(1, "2", 0, 1, "9", 5, 0, 0, 0, 0, 0, None)
+    assert isinstance(edit, Edit) and edit.steps == 5 and message.startswith("p(9) ")
+    assert "edited: 5 steps" in status and Path(path).exists()
+    plain, _, _ = callbacks.render(1, "2", 0, 1, 0, 0, 0, 0, 0, None)
+    kept, _, _ = callbacks.render(1, "2", 0, 1, 0, 0, 0, 0, 0, edit)
+    assert np.array_equal(kept, image) and not np.array_equal(plain, image)
+    after = callbacks.more_of(1, "2", 0, 1, "9", 5, 0, 0, 0, 0, 0, edit)[3]
+    assert after.steps == 10
+    cleared = callbacks.reset_edit(1, "2", 0, 1, 0, 0, 0, 0, 0)
+    assert np.array_equal(cleared[0], plain) and cleared[3] is None and cleared[4] == "no edit"
+    with pytest.raises(gr.Error, match="steps must be a whole number between 1 and 50"):
+        callbacks.more_of(1, "2", 0, 1, "9", 0, 0, 0, 0, 0, 0, None)
+    with pytest.raises(gr.Error, match="the classifier has no class 'nine'"):
+        callbacks.more_of(1, "2", 0, 1, "nine", 3, 0, 0, 0, 0, 0, None)
+
+
+def test_category_selector_callback_values(info_engine, tmp_path):
+    from gantoolkit.demo.app import OWN, DemoCallbacks
+
+    cb = DemoCallbacks(info_engine, tmp_path)
+    order = [c.name for c in info_engine.controls]
+    own = [OWN if n == "cat0" else 0.0 for n in order]
+    two = ["2" if n == "cat0" else 0.0 for n in order]
+    a, _, _ = cb.render(0, None, 0, 2, *own, None)
+    b, _, _ = cb.render(0, None, 0, 2, *two, None)
+    assert not np.array_equal(a, b)
+    assert cb.reset_controls() == own
+    with pytest.raises(gr.Error, match="cat0 takes"):
+        cb.render(0, None, 0, 2, *["x" if n == "cat0" else 0.0 for n in order], None)
+    with pytest.raises(gr.Error, match=r"cat0 takes a category 0\.\.2"):
+        cb.render(0, None, 0, 2, *["7" if n == "cat0" else 0.0 for n in order], None)
+
+
+def test_the_page_wires_every_control(engine, callbacks):
+    from gantoolkit.demo.app import build_blocks
+
+    blocks = build_blocks(engine, callbacks)
+    config = blocks.get_config_file()
+    api = {d.get("api_name") for d in config["dependencies"]}
+    assert {"render", "random_seed", "reset_controls", "interpolate", "more_of", "reset_edit"} <= api
+    ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+    assert {"seed", "random", "class", "truncation", "grid", "picture", "download", "more", "interpolate",
+            "summary", *(f"control-{i}" for i in range(5))} <= ids
+    render = next(d for d in config["dependencies"] if d.get("api_name") == "render")
+    assert len(render["targets"]) == 4 + 5  # seed, class, truncation, grid and every direction redraw
+
+
+def test_summary_shows_the_checkpoint_and_escapes_what_it_holds(engine):
+    from gantoolkit.demo.app import summary_markdown
+
+    text = summary_markdown(engine.summary(), engine.notes)
+    for expected in ("dcgan", "bce", "onehot", "| **step** | 30 |", "digits", "0, 1, 2", "sefa directions"):
+        assert expected in text
+    summary = engine.summary()
+    summary["data"] = {**summary["data"], "class_names": ["<img src=x onerror=alert(1)>", "a|b"]}
+    hostile = summary_markdown(summary, [])
+    assert "<img" not in hostile and "a\\|b" in hostile
+
+
+# -- the command -----------------------------------------------------------------------------------------------------
+
+
+def test_demo_command_reports_bad_arguments_in_one_line(cli, work):
+    import pickle
+
+    bad_port = cli("demo", str(work / "cond"), "--port", "70000")
+    assert bad_port.exit_code != 0 and "--port must be between 1 and 65535" in bad_port.output
+    missing = cli("demo", str(work / "nope"))
+    assert missing.exit_code != 0 and "Traceback" not in missing.output
+    foreign = cli("demo", str(work / "cond"), "--directions", str(work / "other.safetensors"))
+    assert foreign.exit_code != 0 and "belong to" in foreign.output
+    (work / "evil.safetensors").write_bytes(pickle.dumps({"a": 1}))
+    evil = cli("demo", str(work / "cond"), "--classifier", str(work / "evil.safetensors"))
+    assert evil.exit_code != 0 and "never unpickles" in evil.output
+    finder = cli("demo", str(work / "cond"), "--auto-directions", "infogan")
+    assert finder.exit_code != 0 and "infogan" in finder.output
+
+
+def test_help_imports_neither_torch_nor_gradio():
+    code = ("import sys; from gantoolkit.cli import build_app; build_app()(['demo', '--help'], standalone_mode=False);"
+            "assert 'torch' not in sys.modules and 'gradio' not in sys.modules, 'imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "--directions" in result.stdout and "127.0.0.1" in result.stdout
+    script = subprocess.run([sys.executable, "demo/app.py", "--help"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=600)
+    assert script.returncode == 0 and "--classifier" in script.stdout, script.stderr
