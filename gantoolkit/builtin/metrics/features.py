@@ -17,7 +17,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ from torch import nn
 from gantoolkit.data import Dataset
 from gantoolkit.errors import ConfigError
 from gantoolkit.evaluation import EvalContext, MetricError
+
+if TYPE_CHECKING:
+    from gantoolkit.classifiers import Classifier
 
 KINDS = ("auto", "raw", "classifier", "inception")
 FEATURE_BATCH = 500
@@ -82,9 +85,9 @@ class RawFeatures(FeatureExtractor):
 class ClassifierFeatures(FeatureExtractor):
     """The penultimate features of a gantoolkit classifier (`gantoolkit.classifiers`)."""
 
-    def __init__(self, classifier: nn.Module, description: str) -> None:
+    def __init__(self, classifier: Classifier, description: str) -> None:
         super().__init__()
-        self.classifier = classifier.eval()
+        self.classifier: Classifier = classifier.eval()
         self.num_features = int(classifier.feature_dim)
         self.description = description
 
@@ -188,10 +191,10 @@ def features_of(ctx: EvalContext, which: str) -> torch.Tensor:
 # -- the classifier behind features, class coverage and conditional accuracy ----------------------------------------
 
 
-def classifier(ctx: EvalContext) -> nn.Module:
+def classifier(ctx: EvalContext) -> Classifier:
     """`classifier:PATH` when given, otherwise the automatic classifier of the data (trained once, cached)."""
 
-    def make() -> nn.Module:
+    def make() -> Classifier:
         from gantoolkit.classifiers import load_classifier
 
         spec = parse_features(ctx.features)
@@ -206,7 +209,7 @@ def classifier(ctx: EvalContext) -> nn.Module:
     return ctx.memo("classifier", make)
 
 
-def check_classifier(model: nn.Module, ctx: EvalContext) -> None:
+def check_classifier(model: Classifier, ctx: EvalContext) -> None:
     channels = int(model.info.input_shape[0])
     if channels != ctx.info.shape[0] or model.num_classes < 1:
         raise MetricError(f"the classifier takes {channels}-channel images but the data has {ctx.info.shape[0]}",
@@ -240,7 +243,7 @@ def cache_key(dataset: Dataset) -> str:
     return digest.hexdigest()[:24]
 
 
-def auto_classifier(dataset: Dataset, cache_root: Path, device: torch.device, notes: dict[str, Any]) -> nn.Module:
+def auto_classifier(dataset: Dataset, cache_root: Path, device: torch.device, notes: dict[str, Any]) -> Classifier:
     """The data's automatic classifier: read from the cache, or trained (RNG-neutral) and cached atomically."""
     from gantoolkit.classifiers import load_classifier, save_classifier, train_classifier
 

@@ -26,6 +26,8 @@ class PackedCritic(nn.Module):
     packs (with exactly its gradient). A per-sample gradient penalty sees m× the pack gradient's share of a sample.
     """
 
+    body: Any  # the base critic body: features(x), head(h), feature_dim
+
     def __init__(self, body: nn.Module, pack: int) -> None:
         super().__init__()
         self.body = body
