@@ -125,6 +125,31 @@ def _write_hint(error: OSError) -> str:
     return "nothing was replaced; the previous file is intact"
 
 
+def check_replaceable(path: Path, fmt: str = FORMAT, kind: str | None = None) -> None:
+    """Refuse to replace an existing file with one of another kind: a training checkpoint, a classifier, directions
+    or a file gantool did not write are never overwritten by a command's `--out` (only a file of the same kind is)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    meta: dict[str, str] = {}
+    if path.is_file():
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = fh.metadata() or {}
+        except (SafetensorError, OSError, ValueError):
+            meta = {}
+    found, found_kind = meta.get("format"), meta.get("kind", TRAINING)
+    if found == fmt and (kind is None or found_kind == kind):
+        return
+    if path.is_dir():
+        what = "a folder"
+    elif found == FORMAT:
+        what = f"a gantoolkit {'training' if found_kind == TRAINING else found_kind} checkpoint"
+    else:
+        what = f"a {found} file" if found else "a file gantool did not write"
+    raise ConfigError(f"{str(path)!r} already exists and is {what}; it is not replaced", "choose another --out")
+
+
 # -- reading ------------------------------------------------------------------------------------------------------
 
 

@@ -77,6 +77,8 @@ def inputs(tmp_path_factory) -> Path:
     newest = root / "run" / "checkpoints" / "step-00000004.safetensors"
     (root / "genrun" / "checkpoints").mkdir(parents=True)
     gantool("export", root / "run", "--out", root / "genrun" / "checkpoints" / "step-00000004.safetensors")
+    gantool("train", *TINY_DCGAN, "--image-size", "8", "--steps", "2", "--out", root / "other")
+    gantool("directions", root / "run", "--method", "sefa", "--num", "2", "--out", root / "dirs.safetensors")
     for i in range(12):  # a folder of RGB images in two classes, and a classifier for them
         png(root / "rgb" / f"class{i % 2}" / f"{i}.png", channels=3, seed=i)
     gantool("classifier", "train", "--data", f"folder:{root / 'rgb'}", "--image-size", "8", "--epochs", "1",
@@ -198,7 +200,30 @@ CASES = [
     ("export-type", ["export", "run", "--out", "g.pt"], "--out must end in .safetensors"),
     ("export-onto-itself", ["export", "run", "--out", "run/checkpoints/step-00000004.safetensors"],
      "--out is the checkpoint being exported"),
-    # classifiers that do not match the checkpoint, or are not classifiers
+    # directions and classifiers that do not match the checkpoint, or are not what they claim
+    ("directions-of-another-run", ["sample", "other", "--direction", "dirs.safetensors:sefa0", "--out", "s.png"],
+     "the directions in 'dirs.safetensors' belong to"),
+    ("unknown-direction", ["sample", "run", "--direction", "dirs.safetensors:sefa7", "--out", "s.png"],
+     "no direction 'sefa7' in these sefa directions"),
+    ("direction-without-name", ["sample", "run", "--direction", "dirs.safetensors", "--out", "s.png"],
+     "--direction expects FILE:NAME"),
+    ("nan-alpha", ["sample", "run", "--direction", "dirs.safetensors:sefa0", "--alphas", "nan,3", "--out", "s.png"],
+     "--alphas must be finite numbers between -1000 and 1000"),
+    ("huge-alpha", ["sample", "run", "--direction", "dirs.safetensors:sefa0", "--alphas", "-1e9,3", "--out", "s.png"],
+     "--alphas must be finite numbers"),
+    ("checkpoint-as-directions", ["sample", "run", "--direction", "run/checkpoints/step-00000004.safetensors:x",
+                                  "--out", "s.png"], "not a directions"),
+    ("unknown-direction-method", ["directions", "run", "--method", "sefaa", "--out", "d.safetensors"],
+     "unknown controller 'sefaa' (did you mean 'sefa'"),
+    ("zero-directions", ["directions", "run", "--method", "sefa", "--num", "0", "--out", "d.safetensors"],
+     "num must be at least 1"),
+    ("directions-over-a-checkpoint", ["directions", "run", "--method", "sefa", "--out",
+                                      "run/checkpoints/step-00000004.safetensors"],
+     "already exists and is a gantoolkit training checkpoint; it is not replaced"),
+    ("export-over-another-run", ["export", "run", "--out", "other/checkpoints/step-00000002.safetensors"],
+     "'other/checkpoints/step-00000002.safetensors' already exists and is a gantoolkit training checkpoint"),
+    ("classifier-over-directions", ["classifier", "train", "--out", "dirs.safetensors"],
+     "'dirs.safetensors' already exists and is a gantoolkit-directions file; it is not replaced"),
     ("classifier-for-rgb", ["edit", "run", "--classifier", "rgb-classifier.safetensors", "--target", "class0",
                             "--out", "e.png"], "the classifier takes 3-channel images, the generator makes 1"),
     ("classifier-unknown-class", ["edit", "run", "--classifier", "rgb-classifier.safetensors", "--target", "cat",

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when there are some.")] = True,
     ) -> None:
         """Write a generator-only checkpoint (smaller; enough to sample, edit and serve the demo)."""
-        from gantoolkit.checkpoint import GENERATOR_ONLY, load_checkpoint, prefixed, write_checkpoint
+        from gantoolkit.checkpoint import GENERATOR_ONLY, check_replaceable, load_checkpoint, prefixed, write_checkpoint
         from gantoolkit.errors import ConfigError
         from gantoolkit.runs import resolve_checkpoint
 
@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
         if out.exists() and out.resolve() == source.resolve():
             raise ConfigError("--out is the checkpoint being exported", "choose another file")
+        check_replaceable(out, kind=GENERATOR_ONLY)
         ckpt = load_checkpoint(source)
         meta = {k: v for k, v in ckpt.meta.items() if k in ("config", "data", "components", "step", "gantoolkit_version", "created", "torch_version")}
         meta["kind"] = GENERATOR_ONLY

@@ -28,6 +28,8 @@ from gantoolkit.sampling import LoadedGenerator
 FORMAT = "gantoolkit-directions"
 FORMAT_VERSION = 1
 _HINT = "give a file written by `gantool directions`"
+#: the largest step along a unit direction (z itself has norm about sqrt(latent size))
+MAX_ALPHA = 1000
 
 
 def generator_identity(model: LoadedGenerator) -> dict[str, Any]:
@@ -149,6 +151,9 @@ def parse_alphas(text: str, steps: int) -> list[float]:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"--alphas expects numbers separated by commas, got {text!r}", "e.g. --alphas -3,3") from None
+    if not all(abs(v) <= MAX_ALPHA for v in values):  # also false for NaN
+        raise ConfigError(f"--alphas must be finite numbers between -{MAX_ALPHA:g} and {MAX_ALPHA:g}, got {text!r}",
+                          "e.g. --alphas -3,3")
     if len(values) == 2:
         if steps < 2:
             raise ConfigError(f"--steps must be at least 2, got {steps}")

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from gantoolkit.checkpoint import atomic_write
+from gantoolkit.checkpoint import atomic_write, check_replaceable
 from gantoolkit.errors import CheckpointError
 
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
@@ -24,7 +24,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 
 def write_file(path: Path, tensors: dict[str, torch.Tensor], fmt: str, version: int, meta: dict[str, Any]) -> None:
-    """Write `tensors` with metadata {format, format_version, key: JSON} atomically."""
+    """Write `tensors` with metadata {format, format_version, key: JSON} atomically, never over another kind of
+    file."""
+    check_replaceable(path, fmt)
     strings = {"format": fmt, "format_version": str(version)}
     strings.update({k: json.dumps(v, sort_keys=True) for k, v in meta.items()})
     plain = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in tensors.items()}

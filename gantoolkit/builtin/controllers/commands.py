@@ -190,6 +190,10 @@ def classifier_train(
         raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
     if not out.parent.is_dir():
         raise ConfigError(f"the folder of --out {str(out)!r} does not exist")
+    from gantoolkit.checkpoint import check_replaceable
+    from gantoolkit.classifiers import FORMAT
+
+    check_replaceable(out, FORMAT)  # before the training, not after it
     config = RunConfig(data=Choice(data), image_size=image_size, data_root=data_root, download=download)
     dataset = load_dataset(config.validate(), get_registry())
 
@@ -241,6 +245,10 @@ def directions(
 
     if out.suffix != ".safetensors":
         raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
+    from gantoolkit.checkpoint import check_replaceable
+    from gantoolkit.controllers.directions import FORMAT
+
+    check_replaceable(out, FORMAT)  # before the work, not after it
     if preview is not None and preview.suffix.lower() != ".png":
         raise ConfigError(f"--preview must end in .png, got {str(preview)!r}")
     flags = {"num": num, "classifier": str(classifier) if classifier else None,
