@@ -138,6 +138,14 @@ def test_the_page_in_headless_chromium(server, tmp_path):
             assert first.shape[0] >= 256 and first.std() > 10  # an enlarged digit, not a blank
             assert "seed 0 · class 0" in page.inner_text("#status")
 
+            page.locator("#random").click()  # a fresh seed redraws the picture; typing 0 back draws the first one
+            random_src = wait_for_new_picture(page, first_src)
+            assert page.locator("#seed input").input_value() != "0"
+            page.locator("#seed input").fill("0")
+            wait_for_new_picture(page, random_src)
+            page.wait_for_function("() => document.querySelector('#status').innerText.startsWith('seed 0 ')")
+            assert np.array_equal(pixels(page, picture_src(page)), first)
+
             page.locator("#control-0 input[type=range]").fill("4")
             moved_src = wait_for_new_picture(page, first_src)
             moved = pixels(page, moved_src)
@@ -204,7 +212,11 @@ def test_api_calls_with_bad_values_get_an_error_message_and_the_server_stays_up(
     assert client.predict(4, "1", 0, 1, *rest, api_name="/render")[2].startswith("seed 4 · class 1")
 
 
-def test_no_file_is_served_but_what_the_demo_made(server, digits16):
+def test_no_file_is_served_but_what_the_demo_made_and_uploads_are_refused(server, digits16):
+    import httpx
+
+    upload = httpx.post(f"{server}gradio_api/upload", files={"files": ("a.txt", b"hello")}, timeout=60)
+    assert upload.status_code == 413
     for path in ("/etc/passwd", str(next((digits16 / "checkpoints").glob("*.safetensors"))), str(ROOT / "README.md")):
         request = urllib.request.Request(f"{server}gradio_api/file={path}")
         with pytest.raises(urllib.error.HTTPError) as refused:

@@ -294,7 +294,7 @@ def launch(blocks: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: 
     try:
         return blocks.queue(default_concurrency_limit=1).launch(
             server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
-            allowed_paths=[], max_file_size="1kb", enable_monitoring=False, ssr_mode=False, mcp_server=False,
+            allowed_paths=[], max_file_size=0, enable_monitoring=False, ssr_mode=False, mcp_server=False,
             pwa=False, show_error=False, quiet=False, theme=theme(), footer_links=["api"],
         )
     except OSError as e:
