@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -406,6 +407,13 @@ def test_demo_command_reports_bad_arguments_in_one_line(cli, work):
     assert evil.exit_code != 0 and "never unpickles" in evil.output
     finder = cli("demo", str(work / "cond"), "--auto-directions", "infogan")
     assert finder.exit_code != 0 and "infogan" in finder.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli("demo", str(work / "cond"), "--port", str(port), "--num-directions", "1")
+    assert busy.exit_code != 0 and f"cannot serve on 127.0.0.1:{port}" in busy.output
+    assert "Traceback" not in busy.output
 
 
 def test_help_imports_neither_torch_nor_gradio():

@@ -298,4 +298,5 @@ def launch(blocks: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: 
             pwa=False, show_error=False, quiet=False, theme=theme(), footer_links=["api"],
         )
     except OSError as e:
-        raise ConfigError(f"cannot serve on {host}:{port}: {e}", "choose another --port (or --host)") from None
+        reason = str(e).split(". ")[0]  # Gradio's advice about its own environment variables does not apply here
+        raise ConfigError(f"cannot serve on {host}:{port} ({reason})", "choose another --port (or --host)") from None
