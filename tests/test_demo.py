@@ -232,6 +232,21 @@ def test_directions_files_replace_the_defaults_and_must_belong_to_the_checkpoint
         DemoEngine.load(work / "cond", directions=[work / "other.safetensors"])
 
 
+def test_generators_of_2d_points_are_drawn_as_scatter_plots(tmp_path):
+    from gantoolkit.demo.engine import POINTS_PER_CELL, DemoEngine
+
+    train("train", "--data", "toy:ring", "--arch", "mlp", "--loss", "bce", "--steps", "2", "--batch-size", "16",
+          "--log-every", "1", "--out", str(tmp_path / "ring"))
+    ring = DemoEngine.load(tmp_path / "ring", num_directions=2)
+    assert ring.class_names == [] and [c.name for c in ring.controls] == ["sefa0", "sefa1"]
+    s = ring.settings(0, None, 0, 2, {"sefa1": 3.0})
+    assert len(ring.inputs(s)[0]) == 4 * POINTS_PER_CELL
+    picture = ring.render(s)
+    assert picture.display.shape == (384, 384, 3) and png_pixels(picture.png).shape == (384, 384, 3)
+    with pytest.raises(ConfigError, match="interpolation strips are drawn for image generators"):
+        ring.interpolation(s, 1, 4)
+
+
 @pytest.mark.parametrize(("request_", "message"), [
     ((-1, "0", 0, 1, {}), "seed must be a whole number"),
     ((2**53, "0", 0, 1, {}), "seed must be a whole number"),

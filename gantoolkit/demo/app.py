@@ -28,6 +28,7 @@ from typing import Any
 
 import gradio as gr
 
+from gantoolkit.demo.controls import Control
 from gantoolkit.demo.engine import (
     MAX_EDIT_STEPS,
     MAX_FRAMES,
@@ -204,7 +205,7 @@ class DemoCallbacks:
         return image, path, status, None, "no edit"
 
 
-def control_widget(control: Any, index: int) -> gr.components.Component:
+def control_widget(control: Control, index: int) -> gr.Slider | gr.Dropdown:
     """A slider for a direction or a continuous code; a selector for a categorical code."""
     if control.kind == "category":
         return gr.Dropdown([OWN, *map(str, range(control.size))], value=OWN, label=control.name,
@@ -256,7 +257,7 @@ def build_blocks(engine: DemoEngine, callbacks: DemoCallbacks | None = None) -> 
                 more = gr.Button("More of it", variant="primary", elem_id="more")
                 forget = gr.Button("Reset edit", elem_id="reset-edit")
             edit_note = gr.Markdown("no edit", elem_id="edit-note")
-        with gr.Accordion("Interpolation", open=False):
+        with gr.Accordion("Interpolation", open=False, visible=model.data.is_image):
             with gr.Row():
                 to_seed = gr.Number(1, label="To seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="to-seed")
                 frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="Frames", elem_id="frames")
