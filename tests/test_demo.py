@@ -315,6 +315,16 @@ def test_render_callback_turns_bad_values_into_a_gradio_error(callbacks, args, m
         callbacks.render(*args)
 
 
+def test_the_download_folder_keeps_only_the_newest_files(callbacks, monkeypatch):
+    from gantoolkit.demo import app
+
+    monkeypatch.setattr(app, "KEEP_DOWNLOADS", 3)
+    paths = [callbacks.render(seed, "1", 0, 1, 0, 0, 0, 0, 0, None)[1] for seed in range(5)]
+    kept = sorted(str(p) for p in callbacks.folder.glob("*.png"))
+    assert len(set(paths)) == 5 and len(kept) == 3 and set(kept) <= set(paths)
+    assert Path(paths[-1]).exists() and not list(callbacks.folder.glob("*.tmp"))
+
+
 def test_an_unexpected_failure_is_a_gradio_error_too(callbacks, monkeypatch, capsys):
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")

@@ -20,6 +20,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from functools import wraps
@@ -46,6 +47,10 @@ from gantoolkit.errors import ConfigError, GanToolkitError
 OWN = "each sample's own"
 #: seeds the random button draws from (short enough to type back)
 RANDOM_SEEDS = 2**31 - 1
+#: download files kept in the demo's folder (older ones have been copied into Gradio's cache already)
+KEEP_DOWNLOADS = 256
+#: Gradio's cache: every hour, files older than an hour are deleted
+DELETE_CACHE = (3600, 3600)
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,12 +141,17 @@ class DemoCallbacks:
         return self.engine.settings(seed, class_name or None, truncation, grid, named)
 
     def saved(self, picture: Picture) -> str:
-        """The PNG of the picture just made, in this demo's own folder (what the download button serves)."""
+        """The PNG of the picture just made, in this demo's own folder (what the download button serves; Gradio
+        copies it into its cache). The folder keeps the newest KEEP_DOWNLOADS files."""
         path = self.folder / f"gantool-demo-{hashlib.sha256(picture.png).hexdigest()[:20]}.png"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
             tmp.write_bytes(picture.png)
             tmp.replace(path)
+            others = sorted((f for f in self.folder.glob("gantool-demo-*.png") if f != path),
+                            key=lambda f: f.stat().st_mtime_ns)
+            for old in others[: max(0, len(others) - (KEEP_DOWNLOADS - 1))]:
+                old.unlink(missing_ok=True)
         return str(path)
 
     def status(self, s: Settings, picture: Picture) -> str:
@@ -221,7 +231,7 @@ def build_blocks(engine: DemoEngine, callbacks: DemoCallbacks | None = None) -> 
     cb = callbacks or DemoCallbacks(engine)
     model = engine.model
     title = f"gantoolkit demo · {model.checkpoint.path.name}"
-    with gr.Blocks(title=title, analytics_enabled=False) as blocks:
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=DELETE_CACHE) as blocks:
         gr.Markdown(f"## gantoolkit demo\n{md(model.checkpoint.path.name)} · step {model.checkpoint.step}")
         edit = gr.State(None)
         with gr.Row():
