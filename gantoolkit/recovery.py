@@ -92,9 +92,10 @@ class Rollback:
         where = f"checkpoint {trainer.last_checkpoint}" if trainer.last_checkpoint else "the start of the run"
         record = {"step": self.good.step, "event": "rollback", "bad_step": error.step, "rollback": self.in_a_row,
                   "lr_g": lr_g, "lr_d": lr_d}
-        runs.truncate_metrics(trainer.run_dir, self.good.step)
-        with open(trainer.run_dir / runs.METRICS, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        if _writes_the_run_directory(trainer):
+            runs.truncate_metrics(trainer.run_dir, self.good.step)
+            with open(trainer.run_dir / runs.METRICS, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
         monitor.last_step = self.good.step  # the speed of the next log line is measured from here
         monitor.advance(self.good.step)
         monitor.note(
@@ -103,3 +104,9 @@ class Rollback:
             f"D {old[1][0]:g} -> {lr_d:g}) and skipped the batches since then "
             f"(rollback {self.in_a_row} of {self.max_rollbacks})"
         )
+
+
+def _writes_the_run_directory(trainer: Trainer) -> bool:
+    """In a run of several processes only the first writes files (the others roll back in step with it)."""
+    processes = getattr(trainer, "procs", None)
+    return processes is None or bool(processes.is_main)
