@@ -195,35 +195,39 @@ class Checkpoint:
         }
 
 
-def _sniff(path: Path) -> None:
-    """Reject files that are plainly not safetensors before parsing them."""
+def sniff_safetensors(path: Path, what: str = "checkpoint", hint: str | None = None) -> None:
+    """Reject a file that is plainly not safetensors (missing, a directory, empty, a pickle, a zip) before any
+    parser sees it. A safetensors file starts with its header's length (8 bytes, little-endian) and then "{"; that
+    length's low bytes can equal a pickle's magic number (a 640-byte header starts 80 02), so the layout is
+    checked first."""
+    hint = hint or f"only gantoolkit safetensors {what}s can be used"
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(9)
+            size = os.fstat(fh.fileno()).st_size
     except IsADirectoryError:
-        raise CheckpointError(f"{str(path)!r} is a directory, not a checkpoint file") from None
+        raise CheckpointError(f"{str(path)!r} is a directory, not a {what}", hint) from None
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
+        raise CheckpointError(f"{what} {str(path)!r} does not exist", hint) from None
     except OSError as e:
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {e.strerror}") from None
+        raise CheckpointError(f"cannot read {what} {str(path)!r}: {e.strerror}", hint) from None
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+        return
     if head.startswith(_PICKLE_MAGIC):
-        raise CheckpointError(
-            f"{str(path)!r} is a pickle file; gantoolkit never unpickles files",
-            "only gantoolkit safetensors checkpoints can be used",
-        )
+        raise CheckpointError(f"{str(path)!r} is a pickle file; gantoolkit never unpickles files", hint)
     if head.startswith(_ZIP_MAGIC):
         raise CheckpointError(
-            f"{str(path)!r} is a zip archive (torch.save or .npz), not a checkpoint; gantoolkit never unpickles files",
-            "only gantoolkit safetensors checkpoints can be used",
+            f"{str(path)!r} is a zip archive (torch.save or .npz), not a {what}; gantoolkit never unpickles files",
+            hint,
         )
-    if len(head) < 8:
-        raise CheckpointError(f"{str(path)!r} is empty or truncated, not a checkpoint")
+    if len(head) < 9:
+        raise CheckpointError(f"{str(path)!r} is empty or truncated, not a {what}", hint)
 
 
 def read_metadata(path: Path) -> dict[str, str]:
     """The metadata of a gantoolkit safetensors file, checked; tensors are not read."""
     path = Path(path)
-    _sniff(path)
+    sniff_safetensors(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}

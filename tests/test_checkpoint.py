@@ -135,3 +135,21 @@ def test_missing_plugin_error_names_what_to_install(tiny_run):
     ckpt.components["loss"] = {"name": "hinge", "plugin": "sngan", "distribution": "gantool-sngan", "version": "0.3"}
     error = missing_plugin_error(ckpt, UnknownComponentError("unknown loss 'hinge'"))
     assert "pip install gantool-sngan" in str(error) and "0.3" in str(error)
+
+
+@pytest.mark.parametrize("header_length", [640, 896, 1152, 1408])
+def test_a_header_length_that_starts_like_a_pickle_is_still_safetensors(tmp_path, header_length):
+    """A safetensors file starts with its header length: 640 is the bytes 80 02, a pickle's magic number."""
+    from safetensors.torch import save
+
+    meta = {"format": "gantoolkit", "format_version": "1", "step": "3", "config": "{}", "components": "{}",
+            "data": json.dumps({"source": "digits", "modality": "image", "shape": [1, 8, 8]})}
+    tensors = {"generator.w": torch.zeros(1)}
+    payload = next(
+        blob for pad in range(header_length)
+        if int.from_bytes((blob := save(tensors, metadata={**meta, "pad": "x" * pad}))[:8], "little") == header_length
+    )
+    path = tmp_path / "odd.safetensors"
+    path.write_bytes(payload)
+    assert payload[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+    assert load_checkpoint(path).step == 3

@@ -8,7 +8,6 @@ by an unpickler: nothing is ever unpickled.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from gantoolkit.checkpoint import atomic_write, check_replaceable
+from gantoolkit.checkpoint import atomic_write, check_replaceable, sniff_safetensors
 from gantoolkit.errors import CheckpointError
-
-_PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def write_file(path: Path, tensors: dict[str, torch.Tensor], fmt: str, version: int, meta: dict[str, Any]) -> None:
@@ -36,30 +32,10 @@ def write_file(path: Path, tensors: dict[str, torch.Tensor], fmt: str, version: 
         raise CheckpointError(f"could not write {str(path)!r}: {e.strerror or e}", "check the folder exists") from None
 
 
-def _sniff(path: Path, what: str, hint: str) -> None:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(9)
-            size = os.fstat(fh.fileno()).st_size
-    except IsADirectoryError:
-        raise CheckpointError(f"{str(path)!r} is a directory, not a {what} file", hint) from None
-    except FileNotFoundError:
-        raise CheckpointError(f"{what} file {str(path)!r} does not exist", hint) from None
-    except OSError as e:
-        raise CheckpointError(f"cannot read {what} file {str(path)!r}: {e.strerror}", hint) from None
-    # safetensors begins with the header's length (8 bytes, little-endian) and then "{"; that length's low bytes
-    # can look like a pickle's magic number, so the layout is checked first
-    looks_safetensors = head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8
-    if not looks_safetensors and (head.startswith(_PICKLE_MAGIC) or head.startswith(_ZIP_MAGIC)):
-        raise CheckpointError(f"{str(path)!r} is a pickle or zip file, not a {what}; gantoolkit never unpickles", hint)
-    if len(head) < 9:
-        raise CheckpointError(f"{str(path)!r} is empty or truncated, not a {what} file", hint)
-
-
 def read_file(path: Path, fmt: str, version: int, what: str, hint: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and metadata of a `fmt` file (JSON values decoded), or one clear `CheckpointError`."""
     path = Path(path)
-    _sniff(path, what, hint)
+    sniff_safetensors(path, f"{what} file", hint)
     try:
         with safe_open(str(path), framework="pt") as fh:
             raw = fh.metadata() or {}
