@@ -300,6 +300,8 @@ def test_render_callback_returns_the_picture_its_download_and_a_status(callbacks
     assert np.array_equal(image, expected.display)
     assert Path(path).parent == callbacks.folder and Path(path).read_bytes() == expected.png
     assert status.startswith("seed 12 · class 6 · truncation 0.8 · 2×2 grid · ") and status.endswith("on the server")
+    by_index, _, _ = callbacks.render(12, 6, 0.8, 2, 1.0, 0, 0, 0, -1.0, None)  # a class by index, as API callers may
+    assert np.array_equal(by_index, image)
 
 
 @pytest.mark.parametrize(("args", "message"), [

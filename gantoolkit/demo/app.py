@@ -138,7 +138,7 @@ class DemoCallbacks:
         if len(values) != len(controls):
             raise ConfigError(f"expected {len(controls)} control values, got {len(values)}")
         named = {c.name: self.widget_value(i, v) for i, (c, v) in enumerate(zip(controls, values, strict=True))}
-        return self.engine.settings(seed, class_name or None, truncation, grid, named)
+        return self.engine.settings(seed, None if class_name in (None, "") else class_name, truncation, grid, named)
 
     def saved(self, picture: Picture) -> str:
         """The PNG of the picture just made, in this demo's own folder (what the download button serves; Gradio
