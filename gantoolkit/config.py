@@ -59,6 +59,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool | None = None
+    compile: bool = False
     sample_every: int = 500
     checkpoint_every: int = 500
     log_every: int = 50

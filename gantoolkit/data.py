@@ -10,6 +10,9 @@ from typing import Any
 
 import torch
 
+from gantoolkit.distributed import SINGLE, Processes, shard
+from gantoolkit.errors import DataError
+
 IMAGE = "image"
 VECTOR = "vector"
 
@@ -104,22 +107,40 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+#: a dataset larger than this share of a GPU's memory stays in host memory (each batch is copied over, pinned)
+DEVICE_SHARE = 0.25
+
+
+def fits_on_device(data: torch.Tensor, device: torch.device) -> bool:
+    """Whether a whole dataset may live on `device` (always, except a large one on a GPU)."""
+    if device.type != "cuda":
+        return True
+    return data.numel() * data.element_size() <= DEVICE_SHARE * torch.cuda.get_device_properties(device).total_memory
+
+
 class DeviceBatches:
     """Draws shuffled batches from a dataset kept on the device, with a resumable position.
 
     The order of epoch `e` depends only on (seed, e), so resuming at (epoch, position) continues the very same
-    sequence of batches as an uninterrupted run. The last incomplete batch of each epoch is dropped.
+    sequence of batches as an uninterrupted run. The last incomplete batch of each epoch is dropped. A dataset too
+    large for the GPU (see DEVICE_SHARE) stays in host memory and each batch is copied asynchronously.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device, seed: int) -> None:
+    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device, seed: int,
+                 processes: Processes = SINGLE, channels_last: bool = False) -> None:
         if batch_size > len(dataset):
-            batch_size = len(dataset)
+            batch_size = len(dataset) - len(dataset) % processes.world_size
+        if batch_size < processes.world_size:
+            raise DataError(f"{len(dataset)} examples cannot be shared among {processes.world_size} processes")
         self.info = dataset.info
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # the global batch: each process takes its shard (see gantoolkit.distributed)
+        self.processes = processes
+        self.memory_format = torch.channels_last if channels_last and dataset.data.dim() == 4 else None
         self.device = device
         self.seed = seed
-        self.data = dataset.data.to(device)
-        self.labels = dataset.labels.to(device) if dataset.labels is not None else None
+        self.storage = device if fits_on_device(dataset.data, device) else torch.device("cpu")
+        self.data = dataset.data.to(self.storage)
+        self.labels = dataset.labels.to(self.storage) if dataset.labels is not None else None
         self.epoch = 0
         self.position = 0
         self._order = self._permutation(0)
@@ -130,17 +151,22 @@ class DeviceBatches:
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.data), generator=rng).to(self.device)
+        return torch.randperm(len(self.data), generator=rng).to(self.storage)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self.data):
             self.epoch += 1
             self.position = 0
             self._order = self._permutation(self.epoch)
-        index = self._order[self.position : self.position + self.batch_size]
+        index = shard(self._order[self.position : self.position + self.batch_size], self.processes)
         self.position += self.batch_size
-        x = to_model_space(self.data[index], self.info)
-        y = self.labels[index] if self.labels is not None else None
+        x, y = self.data[index], self.labels[index] if self.labels is not None else None
+        if self.storage != self.device:  # pinned, so the copy does not wait for the GPU
+            x = x.pin_memory().to(self.device, non_blocking=True)
+            y = y.pin_memory().to(self.device, non_blocking=True) if y is not None else None
+        x = to_model_space(x, self.info)
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format)
         return x, y
 
     def state_dict(self) -> dict[str, int]:

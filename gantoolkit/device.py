@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -31,15 +34,76 @@ def resolve_device(name: str) -> torch.device:
 
 
 def amp_dtype(device: torch.device, requested: bool | None) -> torch.dtype | None:
-    """bf16 autocast on CUDA devices that support it (on by default there); None means full precision."""
-    if device.type != "cuda" or requested is False:
+    """bf16 autocast on CUDA devices that support it (on by default there), fp16 (with a loss scaler, see
+    `grad_scaler`) on older GPUs when asked for; on the CPU bf16 only when asked for (`--amp`); None: full precision."""
+    if requested is False or device.type not in ("cuda", "cpu"):
         return None
+    if device.type == "cpu":
+        return torch.bfloat16 if requested else None
     if torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float16 if requested else None
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler | None:
+    """A loss scaler for fp16 (whose range is too small for gradients); bf16 and fp32 need none."""
+    return torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+
+
+#: the loss scaler of the update in progress, for `input_gradients` (set by `autocast(..., scaler)`)
+_SCALER: contextvars.ContextVar[torch.amp.GradScaler | None] = contextvars.ContextVar("gantool_scaler", default=None)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None,
+             scaler: torch.amp.GradScaler | None = None) -> contextlib.AbstractContextManager:
+    """Mixed precision for the forward passes (nothing when `dtype` is None). With an fp16 `scaler`, penalties that
+    differentiate the critic inside this block (`input_gradients`) use its loss scale."""
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    if scaler is None:
+        return torch.autocast(device_type=device.type, dtype=dtype)
+    return _scaled_autocast(device, dtype, scaler)
+
+
+@contextlib.contextmanager
+def _scaled_autocast(device: torch.device, dtype: torch.dtype, scaler: torch.amp.GradScaler) -> Iterator[None]:
+    token = _SCALER.set(scaler)
+    try:
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            yield
+    finally:
+        _SCALER.reset(token)
+
+
+def input_gradients(output: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """d output / d inputs, differentiable (create_graph), for penalties on the critic's gradient (WGAN-GP, R1).
+
+    Correct in every precision: in fp32 and bf16 a plain `torch.autograd.grad`; under fp16 with a loss scaler the
+    output is scaled before and the gradients unscaled after (PyTorch's AMP examples, "Gradient penalty"), so that
+    small gradients do not underflow in half precision. The scale stays a device tensor: no host sync. An overflow
+    gives an infinite penalty, which the scaler then skips like any other overflowing step."""
+    scaler = _SCALER.get()
+    if scaler is None:
+        return torch.autograd.grad(output, inputs, create_graph=True)
+    scaled = torch.autograd.grad(scaler.scale(output), inputs, create_graph=True)
+    inverse = 1.0 / scaler.scale(torch.ones((), device=output.device))
+    return tuple(g * inverse for g in scaled)
+
+
+def configure(device: torch.device) -> None:
+    """Process-wide speed settings for `device`: cuDNN autotuning on CUDA (fixed shapes make it pay off)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def channels_last(device: torch.device, image: bool) -> bool:
+    """Whether image models and batches use the channels-last layout (on CUDA, where convolutions prefer it)."""
+    return image and device.type == "cuda"
+
+
+def compile_models(generator: torch.nn.Module, critic: Any) -> tuple[Any, Any]:
+    """`torch.compile`d forwards for the training step: the generator, and the critic's `score_and_features`.
+
+    The modules themselves stay uncompiled, so their state_dict keys (and checkpoints) do not change, and the
+    gradient penalty, whose double backward compiled graphs do not support, calls the eager critic."""
+    return torch.compile(generator), torch.compile(critic.score_and_features)

@@ -81,3 +81,40 @@ class EMA:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.module.load_state_dict({k[len("module."):]: v for k, v in state.items() if k.startswith("module.")})
         self.updates = int(state["updates"])
+
+
+class Update:
+    """One optimizer update of one network: clear the gradients, backward (loss-scaled under fp16), average the
+    gradients over the processes of a distributed run, step (skipped by the scaler when gradients overflowed).
+
+    `skipped` is a device flag (no host sync) telling whether the last update was skipped by the loss scaler."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None = None,
+                 average: Callable[[list[nn.Parameter]], None] | None = None) -> None:
+        self.optimizer, self.scaler, self.average = optimizer, scaler, average
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.skipped: torch.Tensor | None = None
+        self._one = torch.ones((), device=self.params[0].device) if scaler is not None and self.params else None
+
+    def __call__(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            if self.average is not None:
+                self.average(self.params)
+            self.optimizer.step()
+            return
+        before = self.scaler.scale(self._one)
+        self.scaler.scale(loss).backward()
+        if self.average is not None:
+            self.average(self.params)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.skipped = self.scaler.scale(self._one) < before  # the scale only shrinks after an overflow
+
+    def state_dict(self) -> dict:
+        return self.scaler.state_dict() if self.scaler is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)

@@ -24,15 +24,18 @@ from gantoolkit.checkpoint import (
 )
 from gantoolkit.components import ControllerContext, PenaltyContext
 from gantoolkit.data import Dataset, DeviceBatches
-from gantoolkit.device import amp_dtype, autocast
+from gantoolkit.device import amp_dtype, autocast, channels_last, compile_models, configure, grad_scaler
+from gantoolkit.distributed import SINGLE, Processes, check_config
 from gantoolkit.errors import CheckpointError, GanToolkitError
 from gantoolkit.imageio import png_bytes, preview
 from gantoolkit.models import GanModels
-from gantoolkit.optim import EMA, plan_optimizers
+from gantoolkit.optim import EMA, Update, plan_optimizers
 from gantoolkit.progress import Monitor
 from gantoolkit.recovery import NonFiniteError, Rollback
 
 GRID_SAMPLES = 64
+#: a process resumed without saved RNG states reseeds with step * this (see _load_rank_states)
+RANK_STEP_STRIDE = 1_000_003
 
 
 class TrainingInterrupted(GanToolkitError):
@@ -42,20 +45,32 @@ class TrainingInterrupted(GanToolkitError):
 class Trainer:
     """Owns the models, optimizers, data stream and RNG of one run, and writes the run directory."""
 
-    def __init__(self, models: GanModels, dataset: Dataset, run_dir: Path, device: torch.device) -> None:
+    def __init__(self, models: GanModels, dataset: Dataset, run_dir: Path, device: torch.device,
+                 processes: Processes = SINGLE) -> None:
         cfg = self.cfg = models.config
         self.models, self.run_dir, self.device, self.info = models, Path(run_dir), device, dataset.info
-        self.G = models.generator.to(device)
-        self.D = models.critic.to(device)
+        self.procs = processes
+        check_config(processes, cfg)
+        configure(device)
+        layout = {"memory_format": torch.channels_last} if channels_last(device, self.info.is_image) else {}
+        self.G = models.generator.to(device, **layout)
+        self.D = models.critic.to(device, **layout)
+        processes.broadcast_parameters(self.G, self.D)
         self.loss = models.loss
         self.n_critic = cfg.n_critic or self.loss.n_critic
         self.amp = amp_dtype(device, cfg.amp)
         self.plan = plan_optimizers(cfg, self.loss)
         self.opt_g = self.plan.build(self.G.parameters(), self.plan.lr_g)
         self.opt_d = self.plan.build(self.D.parameters(), self.plan.lr_d)
+        average = processes.average_gradients if processes.active else None
+        self.update_d = Update(self.opt_d, grad_scaler(device, self.amp), average)
+        self.update_g = Update(self.opt_g, grad_scaler(device, self.amp), average)
+        # what the step calls: G and D.score_and_features, compiled with --compile (the modules stay eager)
+        self.forward_g, self.forward_d = compile_models(self.G, self.D) if cfg.compile else (
+            self.G, self.D.score_and_features)
         self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
-        self.batches = DeviceBatches(dataset, cfg.batch_size, device, cfg.seed)
-        self.rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        self.batches = DeviceBatches(dataset, cfg.batch_size, device, cfg.seed, processes, bool(layout))
+        self.rng = torch.Generator(device=device).manual_seed(processes.rank_seed(cfg.seed + 1))
         self.step = 0
         self.fixed = self._fixed_inputs()
         self._sums: torch.Tensor | None = None
@@ -70,40 +85,60 @@ class Trainer:
     # -- one training step ------------------------------------------------------------------------------------
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """n_critic critic updates on real and detached fake batches, then one generator update."""
-        G, D, loss, models = self.G, self.D, self.loss, self.models
-        D.requires_grad_(True)
+        """n_critic critic updates on real and detached fake batches, then one generator update on the last fake
+        batch (generated once, with its graph kept for the generator, as pytorch/examples' DCGAN does)."""
+        self.D.requires_grad_(True)
         for k in range(self.n_critic):
-            real, y = self.batches.next()
-            y_fake = y if models.conditioning.requires_labels else None
-            z, y_fake, codes = models.sample_inputs(len(real), self.rng, self.device, labels=y_fake)
-            with autocast(self.device, self.amp):
-                with torch.no_grad():
-                    fake = G(z, y_fake, codes)
-                real_s, real_h = D.score_and_features(real, y)
-                fake_s, fake_h = D.score_and_features(fake, y_fake)
-                loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
-                loss_d = loss_d + self._controller_terms("discriminator", fake, fake_h, codes, y_fake, real, real_h, y)
-            critic = functools.partial(D, labels=y)
+            loss_d, fake = self.critic_step(k, keep_graph=k == self.n_critic - 1)
+        self.D.requires_grad_(False)
+        loss_g = self.generator_step(*fake)
+        return self._losses(loss_d, loss_g)
+
+    def critic_step(self, k: int, keep_graph: bool = False) -> tuple[torch.Tensor, tuple]:
+        """One critic update; returns its loss and the fake batch with its labels and codes (the fakes keep the
+        generator's graph when `keep_graph`)."""
+        D, loss, models = self.D, self.loss, self.models
+        real, y = self.batches.next()
+        y_fake = y if models.conditioning.requires_labels else None
+        z, y_fake, codes = models.sample_inputs(len(real), self.rng, self.device, labels=y_fake)
+        with autocast(self.device, self.amp, self.update_d.scaler):
+            with torch.set_grad_enabled(keep_graph):
+                fake_g = self.forward_g(z, y_fake, codes)  # G(z, y, codes), compiled with --compile
+            fake = fake_g.detach()
+            real_s, real_h = self.forward_d(real, y)  # D.score_and_features(x, y), compiled with --compile
+            fake_s, fake_h = self.forward_d(fake, y_fake)
+            loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
+            loss_d = loss_d + self._controller_terms("discriminator", fake, fake_h, codes, y_fake, real, real_h, y)
+            critic = functools.partial(D, labels=y)  # eager: the penalty differentiates twice
             penalty = loss.penalty(PenaltyContext(critic, real, fake, self.rng, self.step * self.n_critic + k))
-            if penalty is not None:
-                loss_d = loss_d + penalty
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
-            loss.after_discriminator_step(D)
-        D.requires_grad_(False)
-        z, y, codes = models.sample_inputs(self.cfg.batch_size, self.rng, self.device)
+        if penalty is not None:
+            loss_d = loss_d + penalty
+        self.update_d(loss_d)  # backward, average over processes, step (loss-scaled under fp16)
+        loss.after_discriminator_step(D)
+        return loss_d, (fake_g, y_fake, codes)
+
+    def generator_step(self, fake: torch.Tensor, labels: torch.Tensor | None,
+                       codes: torch.Tensor | None) -> torch.Tensor:
+        """One generator update through the (frozen) critic, then the EMA."""
         with autocast(self.device, self.amp):
-            fake = G(z, y, codes)
-            fake_s, fake_h = D.score_and_features(fake, y)
-            loss_g = loss.generator_loss(fake_s.float()) + self._controller_terms("generator", fake, fake_h, codes, y)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+            fake_s, fake_h = self.forward_d(fake, labels)
+            loss_g = self.loss.generator_loss(fake_s.float())
+            loss_g = loss_g + self._controller_terms("generator", fake, fake_h, codes, labels)
+        self.update_g(loss_g)
         if self.ema is not None:
-            self.ema.update(G)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+            self.ema.update(self.G)
+        return loss_g
+
+    def _losses(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The step's losses for the log. Under fp16 an update the loss scaler skipped (its gradients overflowed, as
+        they do while the scale is being found) logs 0 and counts in `amp_skipped`, instead of passing for a NaN."""
+        losses = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        if self.update_d.skipped is None or self.update_g.skipped is None:
+            return losses
+        skipped_d, skipped_g = self.update_d.skipped, self.update_g.skipped
+        return {"loss_d": torch.where(skipped_d, 0.0, losses["loss_d"]),
+                "loss_g": torch.where(skipped_g, 0.0, losses["loss_g"]),
+                "amp_skipped": (skipped_d | skipped_g).float()}
 
     def _controller_terms(self, role: str, fake, fake_h, codes, y_fake, real=None, real_h=None, y_real=None):
         total: Any = 0.0
@@ -146,7 +181,7 @@ class Trainer:
                 self.save_samples()
             if self.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
-            if self._stop_signal:
+            if self._stop_requested():
                 self.save_checkpoint()
                 raise TrainingInterrupted(
                     f"{self._stop_signal} at step {self.step}; saved {self.last_checkpoint}",
@@ -173,6 +208,13 @@ class Trainer:
             for s, h in previous.items():
                 signal.signal(s, h)
 
+    def _stop_requested(self) -> bool:
+        """Ctrl-C or SIGTERM arrived (in a distributed run: on any process; they agree every step on the CPU)."""
+        if not self.procs.any(self._stop_signal is not None):
+            return False
+        self._stop_signal = self._stop_signal or "stopped with another process"
+        return True
+
     def _track(self, losses: dict[str, torch.Tensor]) -> None:
         """Accumulate losses on the device (no host sync) and remember the first non-finite step."""
         values = torch.stack(list(losses.values()))
@@ -185,14 +227,14 @@ class Trainer:
 
     def _flush_log(self) -> dict[str, float]:
         assert self._sums is not None
-        means = (self._sums / self._count).tolist()
+        means = self.procs.mean(self._sums / self._count).tolist()  # over all processes of a distributed run
         self._sums, self._count = None, 0
         self._check_finite()
         return dict(zip(self._keys, (round(m, 6) for m in means), strict=True))
 
     def _check_finite(self) -> None:
         """Raise NonFiniteError naming the first step whose loss was NaN or infinite (reads the device flag)."""
-        first_bad = int(self._first_bad)
+        first_bad = int(self.procs.first_step(self._first_bad))
         if first_bad >= 0:
             raise NonFiniteError(first_bad, "a loss", self.last_checkpoint)
 
@@ -244,6 +286,8 @@ class Trainer:
     @torch.no_grad()
     def save_samples(self) -> None:
         self._check_finite()  # nothing is written after a NaN
+        if not self.procs.is_main:
+            return
         G = self.sampler
         was_training = G.training
         G.eval()
@@ -266,6 +310,7 @@ class Trainer:
         tensors.update(od)
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.train"] = self.rng.get_state()
+        tensors.update(self._rank_states())
         if self.device.type == "cuda":
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng.cuda.{i}"] = s
@@ -279,6 +324,7 @@ class Trainer:
             "components": self.models.provenance,
             "optim": {"generator": og_meta, "critic": od_meta},
             "data_state": self.batches.state_dict(),
+            **self._precision_and_processes(),
             "gantoolkit_version": __version__,
             "torch_version": torch.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -290,9 +336,10 @@ class Trainer:
         self._check_weights_finite()
         path = runs.checkpoint_path(self.run_dir, self.step)
         tensors, meta = self.state()
-        write_checkpoint(path, tensors, meta)
+        if self.procs.is_main:  # the one writer (every process took part in gathering the state)
+            write_checkpoint(path, tensors, meta)
+            runs.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
         self.last_checkpoint = path
-        runs.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
         if self.rollback is not None:
             self.rollback.remember(self, tensors, meta)
         return path
@@ -305,6 +352,7 @@ class Trainer:
         try:
             torch.set_rng_state(ckpt.tensors["rng.torch"])
             self.rng.set_state(ckpt.tensors["rng.train"])
+            self._load_rank_states(ckpt)
             self.batches.load_state_dict(ckpt.json("data_state"))
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{ckpt.path} has a damaged RNG or data state ({e})",
@@ -315,6 +363,43 @@ class Trainer:
                 torch.cuda.set_rng_state_all(states)
         self.restart_from(ckpt.step)
         self.last_checkpoint = ckpt.path
+
+    def _rank_states(self) -> dict[str, torch.Tensor]:
+        """The RNG states of the other processes of a distributed run (rank 0's are `rng.torch` / `rng.train`)."""
+        if not self.procs.active:
+            return {}
+        out = {}
+        for name, state in (("torch", torch.get_rng_state()), ("train", self.rng.get_state())):
+            for rank, gathered in enumerate(self.procs.gather_states(state)):
+                if rank:
+                    out[f"rng.{name}.rank{rank}"] = gathered
+        return out
+
+    def _precision_and_processes(self) -> dict[str, Any]:
+        """Checkpoint metadata of fp16 loss scalers and of distributed runs (absent otherwise)."""
+        meta: dict[str, Any] = {}
+        if self.update_d.scaler is not None:
+            meta["scalers"] = {"critic": self.update_d.state_dict(), "generator": self.update_g.state_dict()}
+        if self.procs.active:
+            meta["world_size"] = self.procs.world_size
+        return meta
+
+    def _load_rank_states(self, ckpt: Checkpoint) -> None:
+        """A process other than rank 0 takes its own saved RNG states (same number of processes: the run goes on
+        bit for bit), or else a fresh stream of its own derived from the seed, its rank and the step."""
+        scalers = ckpt.json("scalers", {})
+        self.update_d.load_state_dict(scalers.get("critic", {}))
+        self.update_g.load_state_dict(scalers.get("generator", {}))
+        if self.procs.is_main:
+            return
+        mine = f".rank{self.procs.rank}"
+        if "rng.train" + mine in ckpt.tensors and "rng.torch" + mine in ckpt.tensors:
+            torch.set_rng_state(ckpt.tensors["rng.torch" + mine])
+            self.rng.set_state(ckpt.tensors["rng.train" + mine])
+            return
+        seed = self.procs.rank_seed(self.cfg.seed + 1) + ckpt.step * RANK_STEP_STRIDE
+        torch.manual_seed(seed)
+        self.rng.manual_seed(seed)
 
     def load_weights(self, ckpt: Checkpoint) -> None:
         """Generator, critic, EMA and optimizer states (learning rates included) from a checkpoint."""
@@ -334,7 +419,7 @@ def describe(trainer: Trainer) -> dict[str, Any]:
     """The effective recipe, for the start-of-run summary."""
     plan = trainer.plan
     return {
-        "device": str(trainer.device),
+        "device": str(trainer.device) + (f" x {trainer.procs.world_size} processes" if trainer.procs.active else ""),
         "n_critic": trainer.n_critic,
         "optimizer": plan.name,
         "lr_g": trainer.opt_g.param_groups[0]["lr"],  # a rollback may have lowered the plan's rates

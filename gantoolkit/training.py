@@ -9,20 +9,19 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from gantoolkit import runs
+from gantoolkit import distributed, runs
 from gantoolkit.checkpoint import TRAINING, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.datasets import load_dataset
 from gantoolkit.device import resolve_device
 from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
 from gantoolkit.models import build_models
-from gantoolkit.progress import Monitor
 from gantoolkit.registry import get_registry
 from gantoolkit.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
 RESUMABLE = {"steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "data_root",
-             "download", "on_nan"}
+             "download", "on_nan", "compile"}
 
 
 def default_run_name(config: RunConfig) -> str:
@@ -48,16 +47,19 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     console = console or Console(stderr=True)
     config.validate()
     registry = get_registry()
-    device = resolve_device(config.device)
+    processes, device = distributed.setup(resolve_device(config.device))  # one of several under torchrun?
+    console = console if processes.is_main else Console(quiet=True)
     torch.manual_seed(config.seed)
     dataset = load_dataset(config, registry)
     models = build_models(config, dataset.info, registry)
     models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
-    run_dir = runs.choose_run_dir(out, default_run_name(config))
-    trainer = Trainer(models, dataset, run_dir, device)  # the last checks (optimizer, metrics): nothing made yet
-    runs.make_run_dir(run_dir)
+    run_dir = processes.run_on_main(lambda: runs.choose_run_dir(out, default_run_name(config)))
+    trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
+    processes.run_on_main(lambda: runs.make_run_dir(run_dir))
     _announce(console, run_dir, trainer, 0, config.steps)
-    last = trainer.fit(config.steps, Monitor(run_dir / runs.METRICS, config.steps, 0, console))
+    with processes.errors_from_main():
+        last = trainer.fit(config.steps, distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, 0,
+                                                                 console))
     console.print(f"done: {last}", highlight=False)
     return run_dir
 
@@ -84,7 +86,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
             f"the run is already at step {ckpt.step} of {config.steps}", f"pass --steps N with N > {ckpt.step}"
         )
     registry = get_registry()
-    device = resolve_device(config.device)
+    processes, device = distributed.setup(resolve_device(config.device))  # one of several under torchrun?
+    console = console if processes.is_main else Console(quiet=True)
     dataset = load_dataset(config, registry)
     if dataset.info.shape != ckpt.data.shape or dataset.info.num_classes != ckpt.data.num_classes:
         raise DataError(
@@ -96,11 +99,14 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         models = build_models(config, ckpt.data, registry)
     except GanToolkitError as e:
         raise missing_plugin_error(ckpt, e) from None
-    trainer = Trainer(models, dataset, run_dir, device)
+    trainer = Trainer(models, dataset, run_dir, device, processes)
     trainer.load_state(ckpt)
-    runs.truncate_metrics(run_dir, ckpt.step)
-    runs.remove_temporaries(run_dir)
+    if processes.is_main:
+        runs.truncate_metrics(run_dir, ckpt.step)
+        runs.remove_temporaries(run_dir)
     _announce(console, run_dir, trainer, ckpt.step, config.steps)
-    last = trainer.fit(config.steps, Monitor(run_dir / runs.METRICS, config.steps, ckpt.step, console))
+    monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, ckpt.step, console)
+    with processes.errors_from_main():
+        last = trainer.fit(config.steps, monitor)
     console.print(f"done: {last}", highlight=False)
     return run_dir

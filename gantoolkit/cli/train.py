@@ -17,6 +17,9 @@ DATA = "Data"
 SCHEDULE = "Schedule"
 OPTIM = "Optimisation"
 OUTPUT = "Run directory"
+PROCESSES = "Several processes (torch.distributed)"
+#: the flags passed to torch.distributed.run rather than to the workers
+LAUNCH = ("nproc_per_node", "nnodes", "node_rank", "rdzv_backend", "rdzv_endpoint", "rdzv_id")
 
 EPILOG = (
     "Examples:\n\n"
@@ -24,6 +27,8 @@ EPILOG = (
     "  gantool train --config digits-conditional --steps 3000 --out runs/digits\n\n"
     "  gantool train --data folder:~/faces --image-size 64 --loss-opt label_smoothing=0.1\n\n"
     "  gantool train --resume runs/digits --steps 6000\n\n"
+    "  gantool train --nproc-per-node 4 --batch-size 256 --amp --compile   (4 GPUs; or: torchrun ... -m gantoolkit "
+    "train ...)\n\n"
     "Flags override --config; each component's options are set with --<kind>-opt KEY=VALUE "
     "(see `gantool list KIND --options`)."
 )
@@ -85,7 +90,8 @@ def register(app: typer.Typer) -> None:
         latent_dim: Annotated[Optional[int], typer.Option(help="Size of z (default 100).", rich_help_panel=SCHEDULE)] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed (default 0): same seed, same weights.", rich_help_panel=SCHEDULE)] = None,
         device: Annotated[Optional[str], typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps.", rich_help_panel=SCHEDULE)] = None,
-        amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision (default: on with CUDA).", rich_help_panel=SCHEDULE)] = None,
+        amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision: bf16 (fp16 with loss scaling on GPUs without bf16); default on with CUDA, off on the CPU.", rich_help_panel=SCHEDULE)] = None,
+        compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the generator and critic (pays off on GPUs; the first steps wait for the compiler).", rich_help_panel=SCHEDULE)] = None,
         on_nan: Annotated[Optional[str], typer.Option(metavar="stop|rollback", help="A NaN or infinite loss: stop (default; the last good checkpoint is kept) or rollback (restore the last good state, halve the learning rates, skip the bad batches, go on).", rich_help_panel=SCHEDULE)] = None,
         optimizer: Annotated[Optional[str], typer.Option(help="adam, adamw, rmsprop or sgd (default: the loss's).", rich_help_panel=OPTIM)] = None,
         lr: Annotated[Optional[float], typer.Option(help="Learning rate of both networks (default: the loss's).", rich_help_panel=OPTIM)] = None,
@@ -102,8 +108,15 @@ def register(app: typer.Typer) -> None:
         track: Annotated[Optional[str], typer.Option(metavar="METRICS", help="Metrics to log while training, e.g. modes,hq,rkl (toy data) or classes,class_kl.", rich_help_panel=OUTPUT)] = None,
         track_every: Annotated[Optional[int], typer.Option(help="Compute the --track metrics every N steps (default 500).", rich_help_panel=OUTPUT)] = None,
         track_n: Annotated[Optional[int], typer.Option(help="Samples per --track measurement (default 2500).", rich_help_panel=OUTPUT)] = None,
+        nproc_per_node: Annotated[Optional[int], typer.Option(help="Train on N processes on this node (one per GPU, or CPU processes with gloo), launched by torch.distributed.run; --batch-size is split among them.", rich_help_panel=PROCESSES)] = None,
+        nnodes: Annotated[Optional[str], typer.Option(help="Number of nodes (or MIN:MAX), for torchrun's rendezvous.", rich_help_panel=PROCESSES)] = None,
+        node_rank: Annotated[Optional[int], typer.Option(help="This node's rank (static rendezvous only).", rich_help_panel=PROCESSES)] = None,
+        rdzv_backend: Annotated[Optional[str], typer.Option(help="torchrun rendezvous backend (default c10d with --rdzv-endpoint).", rich_help_panel=PROCESSES)] = None,
+        rdzv_endpoint: Annotated[Optional[str], typer.Option(metavar="HOST:PORT", help="Rendezvous endpoint shared by all nodes.", rich_help_panel=PROCESSES)] = None,
+        rdzv_id: Annotated[Optional[str], typer.Option(help="Job id shared by all nodes of one run.", rich_help_panel=PROCESSES)] = None,
     ) -> None:
         """Train a GAN; every part is looked up by name in the plugin registry."""
+        arguments = dict(locals())  # every flag as given, for the workers of --nproc-per-node
         flags = {
             "arch": arch, "loss": loss, "cond": cond, "data": data, "image_size": image_size,
             "data_root": data_root, "download": download, "on_bad_image": on_bad_image, "steps": steps,
@@ -111,7 +124,7 @@ def register(app: typer.Typer) -> None:
             "device": device, "amp": amp, "on_nan": on_nan, "optimizer": optimizer, "lr": lr, "lr_g": lr_g, "lr_d": lr_d,
             "betas": betas, "ema": ema, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
             "log_every": log_every, "keep_checkpoints": keep_checkpoints, "track": track, "track_every": track_every,
-            "track_n": track_n,
+            "track_n": track_n, "compile": compile,
         }
         given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
         if controller:
@@ -119,11 +132,15 @@ def register(app: typer.Typer) -> None:
         opts = {"arch": arch_opt or [], "loss": loss_opt or [], "cond": cond_opt or [], "data": data_opt or [],
                 "controller": controller_opt or []}
         console = err_console()
+        if nproc_per_node is None and any(arguments[k] is not None for k in LAUNCH):
+            raise ConfigError("--nnodes, --node-rank and --rdzv-* need --nproc-per-node")
         if resume is not None:
             if out is not None:
                 raise ConfigError("--out and --resume cannot be used together", "a resumed run stays in its directory")
             if config is not None or any(opts.values()):
                 raise ConfigError("--config and --*-opt cannot change when resuming (the checkpoint fixes them)")
+            if nproc_per_node is not None:
+                return launch_workers(arguments)
             from gantoolkit.training import resume as resume_run
 
             run_dir = resume_run(resume, given, console)
@@ -134,7 +151,26 @@ def register(app: typer.Typer) -> None:
                 cfg = apply_layer(cfg, layer, source)
             cfg = apply_layer(cfg, given, "command line")
             merge_component_options(cfg, opts)
+            if nproc_per_node is not None:
+                return launch_workers(arguments, cfg)
             from gantoolkit.training import train as train_run
 
             run_dir = train_run(cfg, out, console)
-        typer.echo(f"run: {run_dir}")
+        from gantoolkit.distributed import is_main_process
+
+        if is_main_process():
+            typer.echo(f"run: {run_dir}")
+
+
+def launch_workers(arguments: dict[str, Any], config: RunConfig | None = None) -> None:
+    """`--nproc-per-node N`: this same `gantool train` (minus the launch flags) on every worker, through
+    torch.distributed.run; rank 0 prints and writes the run. A new run's configuration is checked here first, so
+    that a mistake is reported once rather than by every worker."""
+    from gantoolkit.distributed import Processes, check_config, launch, worker_arguments
+
+    nproc, nnodes = arguments["nproc_per_node"], arguments["nnodes"] or "1"
+    if config is not None:
+        config.validate()
+        if nproc >= 1 and nnodes.isdigit():
+            check_config(Processes(world_size=nproc * int(nnodes)), config)
+    launch({k: arguments[k] for k in LAUNCH}, ["train", *worker_arguments(arguments, skip=LAUNCH)])

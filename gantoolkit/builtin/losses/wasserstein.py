@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gantoolkit.components import Loss, OptimizerSpec, PenaltyContext
+from gantoolkit.device import input_gradients
 from gantoolkit.errors import ConfigError
 
 
@@ -66,8 +67,7 @@ class WGANGP(Loss):
         shape = (real.shape[0],) + (1,) * (real.dim() - 1)
         eps = torch.rand(shape, generator=ctx.generator, device=real.device)
         mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
-        with torch.autocast(device_type=real.device.type, enabled=False):
-            scores = ctx.critic(mixed).float()
-        (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
-        norm = grad.flatten(1).norm(2, dim=1)
+        scores = ctx.critic(mixed).float()  # in the trainer's precision (bf16 or fp16 autocast when --amp)
+        (grad,) = input_gradients(scores.sum(), mixed)  # loss-scaled under fp16, so small gradients survive
+        norm = grad.float().flatten(1).norm(2, dim=1)
         return self.gp_weight * self.lazy_every * ((norm - 1) ** 2).mean()
