@@ -64,6 +64,8 @@ def valid_value(name: str) -> st.SearchStrategy:
         return st.booleans()
     if annotation is int:
         return positive
+    if annotation is float:
+        return st.floats(0.001, 1.0)
     if annotation is str:
         return st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
     raise AssertionError(f"no strategy for the setting {name!r} ({annotation}); add one to valid_value")
