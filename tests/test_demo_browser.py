@@ -95,7 +95,9 @@ def server(digits16, tmp_path_factory):
             process.kill()
             process.wait(timeout=60)
         log.close()
-    assert "Running on local URL:  http://127.0.0.1:" in (work / "server.log").read_text()
+    text = (work / "server.log").read_text()
+    assert "Running on local URL:  http://127.0.0.1:" in text
+    assert process.returncode == 0, text  # SIGTERM stops it as Ctrl-C does
 
 
 def picture_src(page) -> str:

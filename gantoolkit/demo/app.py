@@ -18,6 +18,7 @@ import html
 import json
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -300,8 +301,15 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(font=system, font_mono=["ui-monospace", "monospace"])
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def launch(blocks: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
-    """Serve the page on host:port only (no share link, no analytics, no file access beyond Gradio's cache)."""
+    """Serve the page on host:port only (no share link, no analytics, no file access beyond Gradio's cache).
+    Blocking, SIGTERM stops it as Ctrl-C does (the server closes and the demo's temporary files are removed)."""
+    if block and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return blocks.queue(default_concurrency_limit=1).launch(
             server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
