@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from gantoolkit.controllers.latent import MAX_FRAMES, check_frames
 from gantoolkit.errors import CheckpointError, ConfigError, did_you_mean
 from gantoolkit.sampling import LoadedGenerator
 
@@ -155,11 +156,10 @@ def parse_alphas(text: str, steps: int) -> list[float]:
         raise ConfigError(f"--alphas must be finite numbers between -{MAX_ALPHA:g} and {MAX_ALPHA:g}, got {text!r}",
                           "e.g. --alphas -3,3")
     if len(values) == 2:
-        if steps < 2:
-            raise ConfigError(f"--steps must be at least 2, got {steps}")
+        check_frames(steps, "--steps")
         return torch.linspace(values[0], values[1], steps).tolist()
-    if len(values) < 2:
-        raise ConfigError(f"--alphas needs at least two values, got {text!r}", "e.g. --alphas -3,3")
+    if not 2 <= len(values) <= MAX_FRAMES:
+        raise ConfigError(f"--alphas needs 2 to {MAX_FRAMES} values, got {len(values)}", "e.g. --alphas -3,3")
     return values
 
 

@@ -37,10 +37,18 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return direction * ((1 - t) * na + t * nb)
 
 
+#: the longest strip or animation a command will render (each frame is a generator call and a tile in one image)
+MAX_FRAMES = 1024
+
+
+def check_frames(frames: int, flag: str = "--frames") -> None:
+    if not 2 <= frames <= MAX_FRAMES:
+        raise ConfigError(f"{flag} must be between 2 and {MAX_FRAMES}, got {frames}")
+
+
 def interpolate(a: torch.Tensor, b: torch.Tensor, frames: int, spherical: bool = False) -> torch.Tensor:
     """`frames` latents from a to b inclusive."""
-    if frames < 2:
-        raise ConfigError(f"--frames must be at least 2, got {frames}")
+    check_frames(frames)
     t = torch.linspace(0, 1, frames)
     path = slerp(a, b, t) if spherical else lerp(a, b, t)
     path[0], path[-1] = a, b  # exactly the seeds' own latents, free of rounding

@@ -40,15 +40,13 @@ def interpolate(
     device: Device = "cpu",
 ) -> None:
     """Walk from one seed's latent to another's."""
+    from gantoolkit.controllers.latent import check_frames, seed_latent
     from gantoolkit.controllers.latent import interpolate as between
-    from gantoolkit.controllers.latent import seed_latent
     from gantoolkit.controllers.output import check_output, write_images
-    from gantoolkit.errors import ConfigError
     from gantoolkit.sampling import load_generator
 
     check_output(out, (".png", ".gif", ".npz"))
-    if frames < 2:
-        raise ConfigError(f"--frames must be at least 2, got {frames}")
+    check_frames(frames)
     model = load_generator(checkpoint, device, prefer_ema=ema)
     z = between(seed_latent(model, from_seed), seed_latent(model, to_seed), frames, spherical=slerp)
     labels, codes = _fixed_inputs(model, frames, from_seed, class_)
