@@ -262,6 +262,8 @@ class Trainer:
 
     def measure(self) -> dict[str, Any]:
         """The tracked metrics of the current sampler, from fixed latents (the training's RNG is not touched)."""
+        if not self.procs.is_main:  # only rank 0 logs them
+            return {}
         cpu = torch.device("cpu")
         return self.tracker.measure(self.sampler, lambda n, rng: self.models.sample_inputs(n, rng, cpu))
 
