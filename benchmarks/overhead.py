@@ -16,7 +16,11 @@ The two alternate in blocks of steps after a warm-up (ABBA order, so a drifting 
 reported figure is the median over pairs of (toolkit seconds per step) / (reference seconds per step), in wall-clock
 time (the protocol's figure) and in this process's CPU time (which other programs on a shared machine disturb far
 less). One torch thread by default (--threads), the same for both sides.
-Writes benchmarks/results/overhead.json.
+
+On a GPU (BENCHMARKS.md §6: `--device cuda`, with `--amp` and `--compile` for the toolkit's bf16 autocast, channels_last
+and torch.compile; the reference stays the example, fp32): images per second of both and their peak memory. Not run
+on the machine this was written on (no GPU).
+Writes benchmarks/results/overhead.json (overhead_cuda.json on a GPU).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ GOAL, LIMIT = 1.03, 1.05
 FLAGS = {"arch": "dcgan", "loss": "bce", "cond": "none", "data": "fake:3x64x64", "image_size": 64, "batch_size": 64}
 
 
-def toolkit_trainer(run_dir: Path, seed: int):
+def toolkit_trainer(run_dir: Path, seed: int, device: str = "cpu", extra: dict | None = None):
     """The Trainer `gantool train` builds for FLAGS (see gantoolkit.training.train)."""
     from rich.console import Console
 
@@ -50,7 +54,8 @@ def toolkit_trainer(run_dir: Path, seed: int):
     from gantoolkit.registry import get_registry
     from gantoolkit.trainer import Trainer
 
-    config = apply_layer(RunConfig(), {**FLAGS, "seed": seed, "device": "cpu"}, "command line").validate()
+    flags = {**FLAGS, "seed": seed, "device": device, **(extra or {})}
+    config = apply_layer(RunConfig(), flags, "command line").validate()
     registry = get_registry()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -73,8 +78,9 @@ class Reference:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tests.test_components import reference_dcgan
 
-        self.netG, body_d = reference_dcgan(nz=nz)
-        self.netD = nn.Sequential(*body_d, nn.Sigmoid())
+        self.device = trainer.device
+        netG, body_d = reference_dcgan(nz=nz)
+        self.netG, self.netD = netG.to(self.device), nn.Sequential(*body_d, nn.Sigmoid()).to(self.device)
         g_params = list(trainer.G.parameters())
         d_params = list(trainer.D.parameters())
         for mine, theirs in ((g_params, self.netG.parameters()), (d_params, self.netD.parameters())):
@@ -84,13 +90,13 @@ class Reference:
         self.optimizerD = torch.optim.Adam(self.netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.optimizerG = torch.optim.Adam(self.netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.nz = nz
-        images = dataset.data.float().div(127.5).sub(1.0)  # the data, ready: the reference pays nothing for it
+        images = dataset.data.to(self.device).float().div(127.5).sub(1.0)  # ready: the reference pays nothing
         self.batches = list(images.split(64))[: len(images) // 64]
         self.i = 0
         self.out = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the benchmark)
 
     def step(self) -> None:
-        device, nz, real_label, fake_label = torch.device("cpu"), self.nz, 1.0, 0.0
+        device, nz, real_label, fake_label = self.device, self.nz, 1.0, 0.0
         netD, netG, criterion = self.netD, self.netG, self.criterion
         data = (self.batches[self.i % len(self.batches)],)
         self.i += 1
@@ -130,18 +136,33 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each side first (default 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "overhead.json")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (BENCHMARKS.md §6)")
+    parser.add_argument("--amp", action="store_true", help="toolkit side: --amp (bf16 autocast on CUDA)")
+    parser.add_argument("--compile", action="store_true", help="toolkit side: --compile")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default results/overhead[_cuda].json)")
     args = parser.parse_args()
+    cuda = args.device.startswith("cuda")
+    if args.out is None:
+        args.out = Path(__file__).parent / "results" / ("overhead_cuda.json" if cuda else "overhead.json")
+    extra = {**({"amp": True} if args.amp else {"amp": False}), **({"compile": True} if args.compile else {})}
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer, monitor, dataset = toolkit_trainer(Path(tmp), args.seed)
+        trainer, monitor, dataset = toolkit_trainer(Path(tmp), args.seed, args.device, extra)
         ref = Reference(trainer, dataset)
 
+        peaks: dict[str, list[int]] = {"toolkit": [], "reference": []}
+
         def timed(work, n: int) -> tuple[float, float]:
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             wall, cpu = time.perf_counter(), time.process_time()
             work(n)
+            if cuda:
+                torch.cuda.synchronize()
+                peaks["toolkit" if work is run_toolkit else "reference"].append(torch.cuda.max_memory_allocated())
             return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
 
         def run_toolkit(n: int) -> None:
@@ -171,17 +192,23 @@ def main() -> None:
                           "reference_s_per_step": statistics.median(r[i] for r in reference),
                           "ratios": ratios, "median_ratio": statistics.median(ratios), "quartiles": [q[0], q[2]]}
     print()
-    print(f"DCGAN 64x64, batch 64, CPU ({torch.get_num_threads()} threads), {args.pairs} pairs of {args.block} steps")
+    where = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"DCGAN 64x64, batch 64, {where}, toolkit {extra}, {args.pairs} pairs of {args.block} steps")
     print(f"{'':14} {'gantool train':>14} {'pytorch/examples':>17} {'median ratio':>13}   quartiles")
     for clock, row in summary.items():
         print(f"{clock + ' s/step':14} {row['toolkit_s_per_step']:14.4f} {row['reference_s_per_step']:17.4f} "
               f"{row['median_ratio']:13.4f}   {row['quartiles'][0]:.4f}..{row['quartiles'][1]:.4f}")
+    if cuda:
+        for side, key in (("toolkit", "toolkit_s_per_step"), ("reference", "reference_s_per_step")):
+            summary[side] = {"images_per_s": 64 / summary["wall"][key], "peak_memory_mb": max(peaks[side]) / 2**20}
+            print(f"{side:10} {summary[side]['images_per_s']:10.1f} images/s   peak memory "
+                  f"{summary[side]['peak_memory_mb']:.0f} MB")
     ratio = summary["wall"]["median_ratio"]
     verdict = "meets the goal" if ratio <= GOAL else ("within the limit" if ratio <= LIMIT else "OVER THE LIMIT")
     print(f"anchor: median wall-clock ratio <= {GOAL} (goal), <= {LIMIT} (limit) -> {ratio:.4f} {verdict}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "benchmark": "overhead", "flags": FLAGS, "device": "cpu", "threads": torch.get_num_threads(),
+        "benchmark": "overhead", "flags": {**FLAGS, **extra}, "device": where, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "pairs": args.pairs, "block_steps": args.block, "warmup_steps": args.warmup,
         **summary, "median_ratio": ratio, "goal": GOAL, "limit": LIMIT,
         "load_average": os.getloadavg(), "cpus": os.cpu_count(),
