@@ -298,12 +298,30 @@ def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkit
             what = key.split(":")[0]
             if _is_distribution_name(dist) and (version is None or _is_distribution_name(version)):
                 release = f"{dist} {version}" if version else dist
+                if _is_installed(dist):
+                    return CheckpointError(
+                        f"{str(ckpt.path)!r} needs {what} {name!r} from the plugin distribution {release}, "
+                        "which is installed but was not loaded",
+                        "see `gantool plugins` for its load error, or unset GANTOOL_DISABLE_PLUGINS / "
+                        "GANTOOL_DISABLE_PLUGIN_AUTOLOAD",
+                    )
                 return CheckpointError(
                     f"{str(ckpt.path)!r} needs {what} {name!r} from the plugin distribution {release}, "
                     "which is not installed",
                     f"pip install {dist}",
                 )
     return CheckpointError(f"{str(ckpt.path)!r} needs a component that is not installed: {error.message}")
+
+
+def _is_installed(distribution: str) -> bool:
+    """Whether a distribution of this name is installed (then a missing component means it was not loaded)."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _is_distribution_name(text: Any) -> bool:

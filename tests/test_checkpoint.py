@@ -137,6 +137,15 @@ def test_missing_plugin_error_names_what_to_install(tiny_run):
     assert "pip install gantool-sngan" in str(error) and "0.3" in str(error)
 
 
+def test_an_installed_but_unloaded_plugin_is_not_told_to_pip_install(tiny_run):
+    """Disabled (GANTOOL_DISABLE_PLUGINS) or broken: installing it again would not help."""
+    ckpt = load_checkpoint(newest(tiny_run))
+    ckpt.components["loss"] = {"name": "hinge", "plugin": "x", "distribution": "pytest", "version": "1.0"}
+    error = missing_plugin_error(ckpt, UnknownComponentError("unknown loss 'hinge'"))
+    assert "installed but was not loaded" in str(error) and "pip install" not in str(error)
+    assert "GANTOOL_DISABLE_PLUGINS" in str(error) and "gantool plugins" in str(error)
+
+
 @pytest.mark.parametrize("header_length", [640, 896, 1152, 1408])
 def test_a_header_length_that_starts_like_a_pickle_is_still_safetensors(tmp_path, header_length):
     """A safetensors file starts with its header length: 640 is the bytes 80 02, a pickle's magic number."""
