@@ -3,12 +3,16 @@
     RUN/checkpoints/step-00001500.safetensors    (the newest few; atomic writes)
     RUN/samples/step-00001500.png                (grids from fixed latents)
     RUN/metrics.jsonl                            (one JSON object per logged step)
+    RUN/.lock                                    (held by the process that trains the run)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from gantoolkit.errors import CheckpointError, RunDirectoryError
@@ -16,6 +20,7 @@ from gantoolkit.errors import CheckpointError, RunDirectoryError
 CHECKPOINTS = "checkpoints"
 SAMPLES = "samples"
 METRICS = "metrics.jsonl"
+LOCK = ".lock"
 _STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
 
 
@@ -122,3 +127,33 @@ def truncate_metrics(run: Path, step: int) -> None:
     from gantoolkit.checkpoint import atomic_write
 
     atomic_write(path, "".join(line + "\n" for line in kept).encode())
+
+
+@contextlib.contextmanager
+def training_lock(run: Path) -> Iterator[None]:
+    """Hold the run's advisory lock while training it, so that a second process cannot train the same run.
+
+    The kernel releases the lock when the process ends, however it ends (kill -9 included); the file stays. Without
+    fcntl (Windows) there is no check.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(run) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunDirectoryError(f"cannot open the run's lock file {str(path)!r}: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RunDirectoryError(
+                f"{str(run)!r} is being trained by another process",
+                "wait for it to end, or stop it (Ctrl-C saves a checkpoint) and resume then",
+            ) from None
+        yield
+    finally:
+        os.close(fd)

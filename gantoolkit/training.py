@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
     processes.run_on_main(lambda: runs.make_run_dir(run_dir))
     _announce(console, run_dir, trainer, 0, config.steps)
-    with processes.errors_from_main():
+    with _lock_on_main(processes, run_dir), processes.errors_from_main():
         last = trainer.fit(config.steps, distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, 0,
                                                                  console))
     console.print(f"done: {last}", highlight=False)
@@ -101,12 +102,18 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         raise missing_plugin_error(ckpt, e) from None
     trainer = Trainer(models, dataset, run_dir, device, processes)
     trainer.load_state(ckpt)
-    if processes.is_main:
-        runs.truncate_metrics(run_dir, ckpt.step)
-        runs.remove_temporaries(run_dir)
-    _announce(console, run_dir, trainer, ckpt.step, config.steps)
-    monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, ckpt.step, console)
-    with processes.errors_from_main():
-        last = trainer.fit(config.steps, monitor)
+    with _lock_on_main(processes, run_dir):  # before anything in the run is changed
+        if processes.is_main:
+            runs.truncate_metrics(run_dir, ckpt.step)
+            runs.remove_temporaries(run_dir)
+        _announce(console, run_dir, trainer, ckpt.step, config.steps)
+        monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, ckpt.step, console)
+        with processes.errors_from_main():
+            last = trainer.fit(config.steps, monitor)
     console.print(f"done: {last}", highlight=False)
     return run_dir
+
+
+def _lock_on_main(processes: distributed.Processes, run_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """The run's training lock, held by the process that writes the run (rank 0)."""
+    return runs.training_lock(run_dir) if processes.is_main else contextlib.nullcontext()

@@ -99,6 +99,17 @@ def test_resume_continues_to_the_runs_own_total_and_refuses_changes(cli):
     assert refused.exit_code == 2 and "--loss cannot change when resuming" in refused.output
 
 
+def test_a_run_being_trained_cannot_be_resumed_by_a_second_process(cli, tiny_run):
+    from gantoolkit.runs import training_lock
+
+    before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*")}
+    with training_lock(tiny_run):  # another process training it (flock locks conflict across open files)
+        refused = cli("train", "--resume", str(tiny_run), "--steps", "8")
+        assert refused.exit_code == 2 and "is being trained by another process" in refused.stderr
+        assert {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*")} == before  # nothing touched
+    assert cli("train", "--resume", str(tiny_run), "--steps", "8").exit_code == 0  # free once it ends
+
+
 def test_existing_run_directory_is_never_overwritten(cli, tiny_run):
     before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*")}
     result = cli(*train_args("--steps", "2", "--out", "run"))
