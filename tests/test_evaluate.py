@@ -178,3 +178,34 @@ def test_discriminator_rejection_sampling_is_a_named_sampler(cli, toy_run):
     assert cli("export", toy_run, "--out", "g.safetensors").exit_code == 0
     one_line_error(cli("evaluate", "g.safetensors", "--sampler", "drs", "--out", "e.json"), "needs the critic")
     one_line_error(cli("evaluate", toy_run, "--sampler", "mh", "--out", "e.json"), "unknown --sampler")
+
+
+def test_drs_steps_train_the_critic_on_and_repeat_exactly(cli, toy_run):
+    args = ["evaluate", toy_run, "--metrics", "modes,hq,rkl", "--n", "300", "--sampler", "drs", "--drs-steps", "30"]
+    assert cli(*args, "--out", "a.json").exit_code == 0
+    assert cli(*args, "--out", "b.json").exit_code == 0
+    a, b = report("a.json"), report("b.json")
+    assert "trained on for 30 steps" in a["meta"]["sampler"]
+    assert {k: v for k, v in a.items() if k != "meta"} == {k: v for k, v in b.items() if k != "meta"}
+    one_line_error(cli("evaluate", toy_run, "--drs-steps", "5", "--out", "c.json"), "--drs-steps 5 needs --sampler drs")
+
+
+def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
+    import torch
+
+    from gantoolkit.builtin.metrics.rejection import RejectionSampler
+    from gantoolkit.evaluation import load_matching_data
+    from gantoolkit.sampling import load_generator
+
+    model = load_generator(toy_run)
+    real = load_matching_data(model, None)
+    fake, _ = model.sample(500, seed=7)
+
+    def separation(sampler: RejectionSampler) -> float:
+        return float(sampler.scores(real.data[:500], None).mean() - sampler.scores(fake, None).mean())
+
+    before = separation(RejectionSampler(model, 0))
+    tuned = RejectionSampler(load_generator(toy_run), 0, 300, (real.data, real.labels))
+    assert separation(tuned) > before + 1.0
+    assert not any(p.requires_grad for p in tuned.critic.parameters())
+    assert torch.equal(tuned.scores(fake, None), tuned.scores(fake, None))

@@ -12,7 +12,7 @@ EPILOG = (
     "  gantool evaluate runs/digits --out report.json\n\n"
     "  gantool evaluate runs/ring --data toy:ring --metrics modes,hq,rkl --out ring.json\n\n"
     "  gantool evaluate runs/faces --data folder:~/faces --features inception:~/inception_v3.pth --out faces.json\n\n"
-    "  gantool evaluate runs/ring --sampler drs --out ring-drs.json\n\n"
+    "  gantool evaluate runs/ring --sampler drs --drs-steps 2000 --out ring-drs.json\n\n"
     "Without --metrics every metric that applies is computed (see `gantool list metrics`). Features for fd, kid "
     "and the manifold metrics: auto (vectors: the data; labelled images: a classifier trained on them, cached), raw, "
     "classifier[:PATH] or inception:PATH. Nothing is downloaded."
@@ -29,6 +29,8 @@ SeedOpt = Annotated[int, typer.Option(help="Latent seed of the generated samples
 EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when there is one.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
 SamplerOpt = Annotated[str, typer.Option(metavar="NAME", help="plain, or drs (rejection by the critic).")]
+DrsStepsOpt = Annotated[int, typer.Option(metavar="N", help="drs: first train the critic on for N steps as a "
+                                          "real-vs-generated classifier (Azadi et al.; 0: use it as saved).")]
 SAMPLERS = ("plain", "drs")
 
 
@@ -43,6 +45,7 @@ def evaluate(
     ema: EmaOpt = True,
     device: DeviceOpt = "cpu",
     sampler: SamplerOpt = "plain",
+    drs_steps: DrsStepsOpt = 0,
 ) -> None:
     """Score a generator: fd, kid, precision/recall, density/coverage, mode and class coverage, memorisation."""
     from gantoolkit.builtin.metrics.features import parse_features
@@ -52,12 +55,19 @@ def evaluate(
     parse_features(features)  # a bad spec fails before anything is loaded
     if sampler not in SAMPLERS:
         raise ConfigError(f"unknown --sampler {sampler!r}", "use plain or drs")
+    if drs_steps < 0 or (drs_steps and sampler != "drs"):
+        raise ConfigError(f"--drs-steps {drs_steps} needs --sampler drs and a count of at least 0")
     draw = None
     if sampler == "drs":
         from gantoolkit.builtin.metrics.rejection import RejectionSampler
 
         def draw(model):
-            return RejectionSampler(model, seed)
+            if not drs_steps:
+                return RejectionSampler(model, seed)
+            from gantoolkit.evaluation import load_matching_data
+
+            real = load_matching_data(model, None)
+            return RejectionSampler(model, seed, drs_steps, (real.data, real.labels))
 
     report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema,
                                  sampler=draw)
