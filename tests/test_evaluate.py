@@ -209,3 +209,18 @@ def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
     assert separation(tuned) > before + 1.0
     assert not any(p.requires_grad for p in tuned.critic.parameters())
     assert torch.equal(tuned.scores(fake, None), tuned.scores(fake, None))
+
+
+def test_gantool_sample_draws_with_discriminator_rejection(cli, toy_run):
+    import numpy as np
+
+    args = ["sample", toy_run, "--n", "200", "--sampler", "drs", "--drs-steps", "20", "--seed", "3"]
+    assert cli(*args, "--out", "a.npz").exit_code == 0
+    assert cli(*args, "--out", "b.npz").exit_code == 0
+    plain = cli("sample", toy_run, "--n", "200", "--seed", "3", "--out", "p.npz")
+    assert plain.exit_code == 0
+    a, b, p = (np.load(f)["points"] for f in ("a.npz", "b.npz", "p.npz"))
+    assert a.shape == (200, 2) and (a == b).all() and not (a == p).all()
+    one_line_error(cli("sample", toy_run, "--sampler", "mh", "--out", "c.npz"), "unknown --sampler")
+    one_line_error(cli("sample", toy_run, "--drs-steps", "3", "--out", "c.npz"), "needs --sampler drs")
+    one_line_error(cli("sample", toy_run, "--sampler", "drs", "--truncation", "1", "--out", "c.npz"), "whole model")

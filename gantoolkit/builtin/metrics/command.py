@@ -59,15 +59,10 @@ def evaluate(
         raise ConfigError(f"--drs-steps {drs_steps} needs --sampler drs and a count of at least 0")
     draw = None
     if sampler == "drs":
-        from gantoolkit.builtin.metrics.rejection import RejectionSampler
+        from gantoolkit.builtin.metrics.rejection import rejection_sampler
 
         def draw(model):
-            if not drs_steps:
-                return RejectionSampler(model, seed)
-            from gantoolkit.evaluation import load_matching_data
-
-            real = load_matching_data(model, None)
-            return RejectionSampler(model, seed, drs_steps, (real.data, real.labels))
+            return rejection_sampler(model, seed, drs_steps)
 
     report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema,
                                  sampler=draw)

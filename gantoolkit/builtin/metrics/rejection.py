@@ -124,6 +124,16 @@ class RejectionSampler:
         return f"drs (discriminator rejection sampling{tuned}, acceptance {rate:.3f})"
 
 
+def rejection_sampler(model: LoadedGenerator, seed: int = 0, tune_steps: int = 0) -> RejectionSampler:
+    """`--sampler drs [--drs-steps N]` of a loaded model (the real data is loaded only to train the critic on)."""
+    if not tune_steps:
+        return RejectionSampler(model, seed)
+    from gantoolkit.evaluation import load_matching_data
+
+    real = load_matching_data(model, None)
+    return RejectionSampler(model, seed, tune_steps, (real.data, real.labels))
+
+
 def rejection_sample(draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]],
                      score: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor], n: int, max_score: float,
                      seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int, float]:
