@@ -14,10 +14,11 @@ PRESETS: dict[str, tuple[str, dict]] = {
         {"data": "digits", "arch": "dcgan", "loss": "wgan-gp", "cond": "onehot", "steps": 1500},
     ),
     "toy-ring": (
-        "mode-collapse recipe for toy:ring: PacGAN packing (4) of an MLP critic, BCE, EMA; logs mode coverage",
+        "mode-collapse recipe for toy:ring: PacGAN packing (4) of an MLP critic, BCE, EMA, 20,000 steps; sample "
+        "with `gantool evaluate --sampler drs --drs-steps 2000`",
         {"data": "toy:ring", "arch": {"name": "pac", "base": "mlp", "pack": 4, "hidden_dim": 128, "g_depth": 3,
                                       "d_depth": 3},
-         "loss": "bce", "cond": "none", "latent_dim": 8, "batch_size": 256, "ema": 0.999, "steps": 10000,
+         "loss": "bce", "cond": "none", "latent_dim": 8, "batch_size": 256, "ema": 0.999, "steps": 20000,
          "track": ["modes", "hq", "rkl"], "track_every": 1000, "log_every": 500, "sample_every": 2000,
          "checkpoint_every": 5000},
     ),
