@@ -1,10 +1,13 @@
 """What the toolkit costs over a hand-written loop (BENCHMARKS.md §2).
 
-gantoolkit side: exactly what `gantool train --arch dcgan --loss bce --cond none --data fake:3x64x64
---image-size 64 --batch-size 64` runs, built the way `gantoolkit.training.train` builds it (RunConfig from those
-flags, load_dataset, build_models, Trainer), timed through `Trainer.fit` itself (the training step plus all the
-per-step work around it: data batches from the device, loss tracking, progress bar, metrics every --log-every
-steps). Only the sample grids and checkpoints (every 500 steps by default) are left out of the timed blocks.
+gantoolkit side: exactly what `gantool train --arch dcgan --loss bce --cond none --data fake:3x64x64 --image-size 64
+--batch-size 64 --g-batch reuse` runs, built the way `gantoolkit.training.train` builds it (RunConfig from those
+flags, load_dataset, build_models, Trainer), timed through `Trainer.fit` itself (the training step plus all the per-
+step work around it: data batches from the device, loss tracking, progress bar, metrics every --log-every steps).
+Only the sample grids and checkpoints (every 500 steps by default) are left out of the timed blocks. `--g-batch
+reuse` is the example's algorithm (the generator's update uses the fakes the critic just saw, so one generator pass
+per step); the toolkit's default, `--g-batch fresh` (the course's algorithm: new noise for the generator's update),
+does one more generator pass per step, which `--toolkit-g-batch fresh` measures beside.
 
 Reference side: pytorch/examples `dcgan/main.py`'s training iteration verbatim (netD with its final Sigmoid and
 nn.BCELoss, as the example has them; the `.item()` calls and the per-iteration print, sent to a null stream) with
@@ -139,12 +142,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (BENCHMARKS.md §6)")
     parser.add_argument("--amp", action="store_true", help="toolkit side: --amp (bf16 autocast on CUDA)")
     parser.add_argument("--compile", action="store_true", help="toolkit side: --compile")
+    parser.add_argument("--toolkit-g-batch", default="reuse", choices=["reuse", "fresh"],
+                        help="toolkit side: --g-batch (default reuse, the example's algorithm)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default results/overhead[_cuda].json)")
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     if args.out is None:
-        args.out = Path(__file__).parent / "results" / ("overhead_cuda.json" if cuda else "overhead.json")
-    extra = {**({"amp": True} if args.amp else {"amp": False}), **({"compile": True} if args.compile else {})}
+        suffix = ("_cuda" if cuda else "") + ("_fresh" if args.toolkit_g_batch == "fresh" else "")
+        args.out = Path(__file__).parent / "results" / f"overhead{suffix}.json"
+    extra = {**({"amp": True} if args.amp else {"amp": False}), **({"compile": True} if args.compile else {}),
+             "g_batch": args.toolkit_g_batch}
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

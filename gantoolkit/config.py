@@ -68,6 +68,7 @@ class RunConfig:
     download: bool = False
     on_bad_image: Literal["error", "skip"] = "error"
     on_nan: Literal["stop", "rollback"] = "stop"
+    g_batch: Literal["fresh", "reuse"] = "fresh"
     track: list[str] = field(default_factory=list)
     track_every: int = 500
     track_n: int = 2500

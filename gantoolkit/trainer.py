@@ -85,14 +85,22 @@ class Trainer:
     # -- one training step ------------------------------------------------------------------------------------
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """n_critic critic updates on real and detached fake batches, then one generator update on the last fake
-        batch (generated once, with its graph kept for the generator, as pytorch/examples' DCGAN does)."""
+        """n_critic critic updates on real and detached fake batches, then one generator update: on fresh noise
+        (`--g-batch fresh`, the course's algorithm) or on the last critic step's fakes, generated once with their
+        graph kept (`--g-batch reuse`, as pytorch/examples' DCGAN does: one generator pass fewer)."""
+        reuse = self.cfg.g_batch == "reuse"
         self.D.requires_grad_(True)
         for k in range(self.n_critic):
-            loss_d, fake = self.critic_step(k, keep_graph=k == self.n_critic - 1)
+            loss_d, fake = self.critic_step(k, keep_graph=reuse and k == self.n_critic - 1)
         self.D.requires_grad_(False)
-        loss_g = self.generator_step(*fake)
+        loss_g = self.generator_step(*(fake if reuse else self.fresh_fakes(len(fake[0]))))
         return self._losses(loss_d, loss_g)
+
+    def fresh_fakes(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """n new samples (classes drawn uniformly) with the generator's graph, for the generator step."""
+        z, y, codes = self.models.sample_inputs(n, self.rng, self.device)
+        with autocast(self.device, self.amp):
+            return self.forward_g(z, y, codes), y, codes
 
     def critic_step(self, k: int, keep_graph: bool = False) -> tuple[torch.Tensor, tuple]:
         """One critic update; returns its loss and the fake batch with its labels and codes (the fakes keep the

@@ -156,13 +156,17 @@ def test_channels_last_trains_like_the_default_layout(tmp_path, monkeypatch):
     assert all(t.is_contiguous() for t in tensors.values())  # what safetensors needs
 
 
-def test_the_generator_runs_once_per_critic_step_and_its_update_uses_the_last_fake_batch(tmp_path):
-    trainer = make_trainer(tmp_path, loss="wgan", n_critic=3)
+@pytest.mark.parametrize(("g_batch", "passes"),
+                         [("reuse", [False, False, True]), ("fresh", [False, False, False, True])])
+def test_the_generator_step_reuses_the_last_fake_batch_or_draws_fresh_noise(tmp_path, g_batch, passes):
+    """reuse: one generator pass per critic step, the last one kept for the update (pytorch/examples); fresh: the
+    critic steps' passes without a graph, then one more on new noise (the course's algorithm)."""
+    trainer = make_trainer(tmp_path, loss="wgan", n_critic=3, g_batch=g_batch)
     calls: list[bool] = []
     trainer.G.register_forward_hook(lambda module, args, out: calls.append(out.requires_grad))
     g_before = [p.detach().clone() for p in trainer.G.parameters()]
     losses = trainer.train_step()
-    assert calls == [False, False, True]  # no extra pass for the generator's update
+    assert calls == passes
     assert all(torch.isfinite(v) for v in losses.values())
     assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters(), strict=True))
 
