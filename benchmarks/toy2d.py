@@ -108,8 +108,15 @@ def drs_scores(run: str, seed: int) -> dict[str, Any] | None:
 def add_rejection_rows(records: list[dict[str, Any]]) -> None:
     """A `recipe+drs` record beside every recipe run whose directory is still there."""
     have = {(r["dataset"], r["seed"]) for r in records if r["method"] == "recipe+drs"}
+    from gantoolkit.evaluation import MetricError
+
     for r in [r for r in records if r["method"] == "recipe" and (r["dataset"], r["seed"]) not in have]:
-        scores = drs_scores(r["run"], r["seed"])
+        start = cpu_seconds()
+        try:
+            scores = drs_scores(r["run"], r["seed"])
+        except MetricError as e:  # the critic accepts too few samples: recorded as a failure, not left out
+            scores = {"modes": None, "hq": None, "rkl": None, "failed": e.message,
+                      "cpu_s": round(cpu_seconds() - start, 1)}
         if scores is None:
             continue
         record = {**r, **scores, "method": "recipe+drs", "cpu_s": r["cpu_s"] + scores["cpu_s"]}
@@ -141,7 +148,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
             runs = row["runs"]
             for key in ("modes", "hq", "rkl", "cpu_s"):
                 row[key], row[f"{key}_se"] = mean_se([r[key] for r in runs])
+            if all("acceptance" in r for r in runs):
+                row["acceptance"], row["acceptance_se"] = mean_se([r["acceptance"] for r in runs])
             row["seeds"] = len(runs)
+            row["failed"] = sum("failed" in r for r in runs)
             row["steps"] = runs[0]["steps"]
             row["every_mode"] = sum(r["modes"] == (8 if r["dataset"] == "ring" else 25) for r in runs)
     return out
@@ -154,18 +164,20 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
             continue
         total = 8 if dataset == "ring" else 25
         lines.append(f"\n{dataset} ({total} modes): modes / high quality / reverse KL, mean ± s.e.")
-        lines.append(f"| {'method':<30} | {'modes':>12} | {'high quality':>15} | {'reverse KL':>13} | "
+        lines.append(f"| {'method':<44} | {'modes':>12} | {'high quality':>15} | {'reverse KL':>13} | "
                      f"{'all modes':>9} | {'CPU s/run':>9} |")
-        lines.append("|" + "|".join("-" * w for w in (32, 14, 17, 15, 11, 11)) + "|")
+        lines.append("|" + "|".join("-" * w for w in (46, 14, 17, 15, 11, 11)) + "|")
         for method, row in summary[dataset].items():
             label = f"gantoolkit {method} ({row['steps']} st)"
+            if row["failed"]:  # the means are over the runs that did not fail
+                label += f" {row['failed']}/{row['seeds']} failed"
             lines.append(
-                f"| {label:<30} | {row['modes']:5.2f} ± {row['modes_se']:4.2f} | "
+                f"| {label:<44} | {row['modes']:5.2f} ± {row['modes_se']:4.2f} | "
                 f"{100 * row['hq']:6.1f}% ± {100 * row['hq_se']:4.1f} | {row['rkl']:5.3f} ± {row['rkl_se']:5.3f} | "
                 f"{row['every_mode']:>4}/{row['seeds']:<4} | {row['cpu_s']:9.0f} |")
         for name, (modes, hq, rkl) in PUBLISHED[dataset].items():
             label = f"published {name}"
-            lines.append(f"| {label:<30} | {modes:12.1f} | {100 * hq:14.1f}% | {rkl:13.2f} | {'':>9} | {'GPU':>9} |")
+            lines.append(f"| {label:<44} | {modes:12.1f} | {100 * hq:14.1f}% | {rkl:13.2f} | {'':>9} | {'GPU':>9} |")
     return "\n".join(lines)
 
 
