@@ -24,11 +24,12 @@ PRESETS: dict[str, tuple[str, dict]] = {
          "checkpoint_every": 5000},
     ),
     "toy-grid": (
-        "mode-collapse recipe for toy:grid: PacGAN packing (4) of an MLP critic, BCE, EMA; logs mode coverage",
-        {"data": "toy:grid", "arch": {"name": "pac", "base": "mlp", "pack": 4, "hidden_dim": 128, "g_depth": 3,
+        "mode-collapse recipe for toy:grid: PacGAN packing (2) of an MLP critic (hidden 64), BCE, EMA, 40,000 "
+        "steps; logs mode coverage",
+        {"data": "toy:grid", "arch": {"name": "pac", "base": "mlp", "pack": 2, "hidden_dim": 64, "g_depth": 3,
                                       "d_depth": 3},
-         "loss": "bce", "cond": "none", "g_batch": "reuse", "latent_dim": 8, "batch_size": 256, "ema": 0.999,
-         "steps": 10000,
+         "loss": "bce", "cond": "none", "g_batch": "fresh", "latent_dim": 8, "batch_size": 256, "ema": 0.999,
+         "steps": 40000,
          "track": ["modes", "hq", "rkl"], "track_every": 1000, "log_every": 500, "sample_every": 2000,
          "checkpoint_every": 5000},
     ),
