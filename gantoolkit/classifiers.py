@@ -30,7 +30,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -76,10 +76,13 @@ class ClassifierInfo:
 class Classifier(nn.Module):
     """A timm backbone behind the model-space input convention of gantoolkit (see the module docstring)."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, info: ClassifierInfo, net: nn.Module) -> None:
         super().__init__()
         self.info = info
-        self.net = net
+        self.net: Any = net  # a timm backbone: forward_features(), forward_head(), num_features
         channels = info.input_shape[0]
         self.register_buffer("mean", torch.tensor(info.mean, dtype=torch.float32).view(1, channels, 1, 1))
         self.register_buffer("std", torch.tensor(info.std, dtype=torch.float32).view(1, channels, 1, 1))
@@ -188,7 +191,7 @@ def build_network(info: ClassifierInfo, pretrained_file: str | Path | None = Non
         raise ConfigError(f"timm cannot {what} backbone {info.backbone!r}: {str(e).splitlines()[0]}",
                           "check the backbone name, its kwargs and the weights file") from None
     if info.stem_stride1:
-        conv = _first_conv(net.conv1)
+        conv = _first_conv(cast(nn.Module, net.conv1))
         if conv is not None:
             conv.stride = (1, 1)
     if info.drop_maxpool:
@@ -215,7 +218,7 @@ def _normalisation(backbone: str, channels: int, pretrained: bool) -> tuple[list
         return [0.5] * channels, [0.5] * channels
     import timm
 
-    cfg = timm.create_model(backbone, pretrained=False).pretrained_cfg
+    cfg = cast(dict[str, Any], timm.create_model(backbone, pretrained=False).pretrained_cfg)
     mean, std = list(cfg.get("mean", (0.5,) * 3)), list(cfg.get("std", (0.5,) * 3))
     if channels == len(mean):
         return mean, std

@@ -235,7 +235,7 @@ def setup(device: torch.device) -> tuple[Processes, torch.device]:
         raise ConfigError(f"several processes need CUDA (NCCL) or the CPU (gloo), not {device.type}",
                           "use --device cuda or --device cpu")
     if not dist.is_initialized():
-        kwargs = {"device_id": device} if backend == "nccl" else {}
+        kwargs: dict[str, Any] = {"device_id": device} if backend == "nccl" else {}
         dist.init_process_group(backend, rank=rank, world_size=world, **kwargs)
     control = dist.new_group(backend="gloo") if backend != "gloo" else dist.group.WORLD
     processes = Processes(rank, local_rank, world, control)

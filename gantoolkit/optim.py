@@ -104,6 +104,7 @@ class Update:
                 self.average(self.params)
             self.optimizer.step()
             return
+        assert self._one is not None  # set whenever there is a scaler (an optimizer has parameters)
         before = self.scaler.scale(self._one)
         self.scaler.scale(loss).backward()
         if self.average is not None:

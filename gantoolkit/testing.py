@@ -31,7 +31,7 @@ import unittest
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import torch
 from torch import nn
@@ -402,7 +402,8 @@ def _train_roundtrip(chk: _Check, registry: Registry, config: RunConfig, dataset
             trainer.step += 1
             for key, value in losses.items():
                 chk.require(bool(torch.isfinite(value).all()), "finite-losses",
-                            lambda k=key, v=value: f"{k} is {v.item()} at training step {trainer.step} {where}")
+                            cast(Callable[[], str],
+                                 lambda k=key, v=value: f"{k} is {v.item()} at training step {trainer.step} {where}"))
         chk.require(_changed(g0, trainer.G), "training-updates",
                     f"{steps} training steps {where} left the generator's weights unchanged "
                     "(no gradient reaches them?)")
@@ -595,6 +596,7 @@ def _check_bodies(chk: _Check, arch: Architecture, info: DataInfo, extra: int, b
         chk.fail("build-returns", f"build() {where} raised ConfigError: {e}")
     if built is None:
         return
+    d: Any  # a discriminator body: features(), head(), feature_dim (checked below)
     g, d = (m.to(device) for m in built)
     for attr in ("features", "head"):
         chk.require(callable(getattr(d, attr, None)), "discriminator-interface",
@@ -648,6 +650,7 @@ def _check_bodies(chk: _Check, arch: Architecture, info: DataInfo, extra: int, b
                 continue
             chk.require(p.grad is not None, "gradients",
                         f"{net} parameter {pname!r} {where} receives no gradient (is it used in forward?)")
+            assert p.grad is not None  # chk.require raised otherwise
             chk.require(bool(torch.isfinite(p.grad).all()), "gradients",
                         f"{net} parameter {pname!r} {where} got a NaN or infinite gradient")
     g.eval()
@@ -782,7 +785,8 @@ def _check_penalty(chk: _Check, loss: Loss) -> None:
         fake = torch.randn(BATCH, *shape, generator=rng)
         for step in range(max(2, loss.n_critic)):
             seeded = torch.Generator().manual_seed(step)
-            ctx = PenaltyContext(lambda x, c=critic: c(x).view(-1), real, fake, seeded, step)
+            ctx = PenaltyContext(cast(Callable[[torch.Tensor], torch.Tensor], lambda x, c=critic: c(x).view(-1)),
+                                 real, fake, seeded, step)
             where = f"for data of shape (B, {', '.join(map(str, shape))}) at critic step {step}"
             with chk.step("penalty", f"penalty() {where}"):
                 value = loss.penalty(ctx)
@@ -854,6 +858,7 @@ def _check_conditioning_parts(chk: _Check, cond: Conditioning, info: DataInfo, d
             out = cond.generator_vector(y)
         chk.require(isinstance(out, torch.Tensor) and tuple(out.shape) == (BATCH, gx) and out.is_floating_point(),
                     "generator-vector", f"generator_vector {where} must return B x {gx} floats, got {_shape(out)}")
+        assert out is not None  # chk.require raised otherwise
         chk.require(out.device.type == device.type, "device", f"generator_vector {where} is on {out.device}")
         return out
 
@@ -901,11 +906,14 @@ def _check_conditioning_parts(chk: _Check, cond: Conditioning, info: DataInfo, d
         return
     chk.require(isinstance(first, torch.Tensor) and first.dtype == torch.int64 and tuple(first.shape) == (7,),
                 "sample-labels", f"sample_labels(7) {where} must return int64 of shape (7,), got {_shape(first)}")
+    assert first is not None  # chk.require raised otherwise
     chk.require(bool(((first >= 0) & (first < info.num_classes)).all()), "sample-labels",
                 f"sample_labels {where} returned labels outside 0..{info.num_classes - 1}")
-    chk.require(torch.equal(first, second), "sample-labels", f"sample_labels {where} ignores its generator's seed")
+    chk.require(torch.equal(first, cast(torch.Tensor, second)), "sample-labels",
+                f"sample_labels {where} ignores its generator's seed")
     gv2, di2, (sc2, _, _) = vector(other), d_input(other), score(other)
-    used = (gv is not None and not torch.equal(gv, gv2)) or not torch.equal(di, di2) or not torch.equal(sc, sc2)
+    used = ((gv is not None and not torch.equal(gv, cast(torch.Tensor, gv2))) or not torch.equal(di, di2)
+            or not torch.equal(sc, sc2))
     chk.require(used, "labels-used",
                 f"changing the labels {where} changes neither generator_vector, discriminator_input nor score()")
 
@@ -965,7 +973,9 @@ def _check_controller_parts(chk: _Check, ctrl: TrainingController, info: DataInf
         chk.require(isinstance(codes, torch.Tensor) and tuple(codes.shape) == (BATCH, code_dim)
                     and codes.is_floating_point(), "codes",
                     f"sample_codes(n) {where} must return n x {code_dim} floats, got {_shape(codes)}")
-        chk.require(torch.equal(codes, again), "codes", f"sample_codes {where} ignores its generator's seed")
+        assert codes is not None  # chk.require raised otherwise
+        chk.require(torch.equal(codes, cast(torch.Tensor, again)), "codes",
+                    f"sample_codes {where} ignores its generator's seed")
     with chk.step("critic-module", f"critic_module(16) {where}"):
         module = ctrl.critic_module(16)
     chk.require(module is None or isinstance(module, nn.Module), "critic-module",
@@ -1041,7 +1051,7 @@ def check_dataset(
     chk.require(back == info, "info-json", "DataInfo changes in the JSON round trip (keep `extra` JSON-simple)")
     again = _load_registered(chk, registry, full, options, None, root)
     chk.require(again.data.shape == data.data.shape and torch.equal(again.data, data.data)
-                and (data.labels is None or torch.equal(again.labels, data.labels)),
+                and (data.labels is None or torch.equal(cast(torch.Tensor, again.labels), data.labels)),
                 "deterministic-load", "two loads with the same request give different data")
     if info.is_image:
         small = _load_registered(chk, registry, full, options, 8, root)
@@ -1075,6 +1085,7 @@ def _check_dataset_tensors(chk: _Check, data: Dataset) -> None:
         return
     chk.require(y is not None and y.dtype == torch.int64 and tuple(y.shape) == (n,), "labels",
                 f"labels must be int64 of shape (N,) = ({n},), got {None if y is None else y.dtype} {_shape(y)}")
+    assert y is not None  # chk.require raised otherwise
     chk.require(bool(((y >= 0) & (y < info.num_classes)).all()), "labels",
                 f"labels must lie in 0..{info.num_classes - 1}")
     chk.require(len(info.class_names) in (0, info.num_classes), "labels",

@@ -53,8 +53,8 @@ class Trainer:
         check_config(processes, cfg)
         configure(device)
         layout = {"memory_format": torch.channels_last} if channels_last(device, self.info.is_image) else {}
-        self.G = models.generator.to(device, **layout)
-        self.D = models.critic.to(device, **layout)
+        self.G = models.generator.to(device, **layout)  # type: ignore[call-overload]  # stubs lack to(device, memory_format=)
+        self.D = models.critic.to(device, **layout)  # type: ignore[call-overload]  # stubs lack to(device, memory_format=)
         processes.broadcast_parameters(self.G, self.D)
         self.loss = models.loss
         self.n_critic = cfg.n_critic or self.loss.n_critic

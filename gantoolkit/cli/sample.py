@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--sampler drs draws from the whole model", "drop --class and --truncation")
         model = load_generator(checkpoint, device, prefer_ema=ema)
         class_index = model.class_index(class_) if class_ is not None else None
+        cols: int | None
         if direction is not None:
             from gantoolkit.controllers.directions import direction_strip, parse_alphas
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,9 +41,10 @@ def gif_bytes(frames: torch.Tensor, duration_ms: int = 120) -> bytes:
     return buffer.getvalue()
 
 
-def write_arrays(out: Path, arrays: dict[str, np.ndarray | torch.Tensor]) -> str:
+def write_arrays(out: Path, arrays: Mapping[str, np.ndarray | torch.Tensor]) -> str:
     """Arrays (tensors become numpy arrays) as one `.npz` file, written atomically."""
-    payload = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in arrays.items()}
+    payload: dict[str, Any] = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+                               for k, v in arrays.items()}
     buffer = io.BytesIO()
     np.savez(buffer, **payload)
     try:
@@ -52,7 +55,7 @@ def write_arrays(out: Path, arrays: dict[str, np.ndarray | torch.Tensor]) -> str
 
 
 def write_images(out: Path, samples: torch.Tensor, info: DataInfo, cols: int,
-                 arrays: dict[str, np.ndarray | torch.Tensor] | None = None) -> str:
+                 arrays: Mapping[str, np.ndarray | torch.Tensor] | None = None) -> str:
     """Model-space samples (row-major, `cols` per row) as a PNG grid, a GIF (one frame per sample) or `.npz`
     (`images` uint8, or `points` for vectors, plus `arrays`). Returns what was written."""
     out = Path(out)

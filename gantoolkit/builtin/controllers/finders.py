@@ -143,7 +143,7 @@ class ClassifierDirections(DirectionFinder):
         rows, agreement = [], []
         G = model.generator
         with frozen(G, clf):
-            grads = {i: [] for i in indices}
+            grads: dict[int, list[torch.Tensor]] = {i: [] for i in indices}
             for start in range(0, self.samples, 128):
                 part = slice(start, start + 128)
                 zp = z[part].to(model.device).requires_grad_(True)
