@@ -1,4 +1,4 @@
-"""Sessions: `nox` runs lint and tests; `nox -s typecheck`, `plugins`, `browser` and `bench` on demand.
+"""Sessions: `nox` runs lint, typecheck and tests; `nox -s plugins`, `browser` and `bench` on demand.
 
 Each session gets its own virtual environment (pip takes torch from the machine's wheel cache where it has one).
 `nox --no-venv -s tests` runs in the current environment instead.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_venv = "yes"
 nox.options.default_venv_backend = "venv"
 
