@@ -29,6 +29,20 @@ def fresh_registry(monkeypatch):
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread (two threads on a busy 2-core machine can be many times slower).
+
+    Modules of tiny training runs use it for every test: `pytestmark = pytest.mark.usefixtures("one_thread")`.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def cli(tmp_path, monkeypatch):
     """Run `gantool ARGS...` in-process with Typer's CliRunner, in a temporary working directory."""
     from typer.testing import CliRunner

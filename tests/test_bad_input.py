@@ -34,13 +34,7 @@ class Payload:
         return (open, (MARKER, "w"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are fastest on one thread on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rewrite(source: Path, target: Path, config: dict | None = None, tensors: dict | None = None, **meta: str):

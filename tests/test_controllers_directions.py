@@ -14,14 +14,7 @@ from typer.testing import CliRunner
 from gantoolkit.errors import CheckpointError, ConfigError
 from tests.conftest import TINY_DCGAN
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread (two threads on a busy 2-core machine can be many times slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = [*TINY_DCGAN, "--image-size", "8", "--log-every", "50"]
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread (two threads on a busy 2-core machine can be many times slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train(*args: str) -> None:

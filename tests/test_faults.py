@@ -54,13 +54,7 @@ def register_losses(register):
 '''
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are fastest on one thread on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def install_nan_plugin(site: Path) -> Path:
