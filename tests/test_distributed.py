@@ -112,6 +112,7 @@ def _averaging_worker(rank: int, store: str, out: str) -> None:
     Update(torch.optim.SGD(models.critic.parameters(), lr=0.0), None, processes.average_gradients)(loss)
     if rank == 0:
         torch.save({n: p.grad for n, p in models.critic.named_parameters()}, out)
+    dist.barrier()  # leave together: a rank that tears gloo down while its peer is still connected can abort
     dist.destroy_process_group()
 
 
