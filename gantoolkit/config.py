@@ -56,6 +56,7 @@ class RunConfig:
     lr_d: float | None = None
     betas: tuple[float, float] | None = None
     ema: float = 0.0
+    lr_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
     amp: bool | None = None
@@ -121,6 +122,9 @@ class RunConfig:
                 raise ConfigError(f"--{_flag(name)} must be a positive finite number, got {value}")
         if self.betas is not None and not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"--betas must lie in [0, 1), got {','.join(map(str, self.betas))}")
+        if not 0 <= self.lr_decay <= 1:
+            raise ConfigError(f"--lr-decay is the share of the run over which the learning rates fall to zero, in "
+                              f"[0, 1] (0 turns it off), got {self.lr_decay}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"--ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
         if not 0 <= self.seed <= MAX_SEED:

@@ -57,6 +57,16 @@ def plan_optimizers(config: RunConfig, loss: Loss) -> OptimizerPlan:
     )
 
 
+def decay_factor(step: int, total: int, share: float) -> float:
+    """The learning-rate multiplier of step `step` (0-based) of `total` under `--lr-decay share`: 1 until the last
+    `share` of the run, then falling linearly to 0 at its end (as SNGAN's recipes do). A function of the step alone,
+    so a resumed run takes exactly the rates an uninterrupted one would."""
+    decay_steps = share * total
+    if decay_steps <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (total - step) / decay_steps))
+
+
 class EMA:
     """An exponential moving average of a module's parameters (buffers are copied), with decay warm-up
     min(decay, (1 + t) / (10 + t)) so that short runs are not dominated by the initial weights."""

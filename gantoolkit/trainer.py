@@ -29,7 +29,7 @@ from gantoolkit.distributed import SINGLE, Processes, check_config
 from gantoolkit.errors import CheckpointError, GanToolkitError
 from gantoolkit.imageio import png_bytes, preview
 from gantoolkit.models import GanModels
-from gantoolkit.optim import EMA, Update, plan_optimizers
+from gantoolkit.optim import EMA, Update, decay_factor, plan_optimizers
 from gantoolkit.progress import Monitor
 from gantoolkit.recovery import NonFiniteError, Rollback
 
@@ -137,6 +137,12 @@ class Trainer:
             self.ema.update(self.G)
         return loss_g
 
+    def set_learning_rates(self, factor: float) -> None:
+        """Both optimizers at `factor` times their planned learning rates (a host-side float: no sync)."""
+        for optimizer, base in ((self.opt_g, self.plan.lr_g), (self.opt_d, self.plan.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
+
     def _losses(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> dict[str, torch.Tensor]:
         """The step's losses for the log. Under fp16 an update the loss scaler skipped (its gradients overflowed, as
         they do while the scale is being found) logs 0 and counts in `amp_skipped`, instead of passing for a NaN."""
@@ -179,6 +185,8 @@ class Trainer:
     def _train_until(self, total_steps: int, monitor: Monitor) -> None:
         cfg = self.cfg
         while self.step < total_steps:
+            if cfg.lr_decay:
+                self.set_learning_rates(decay_factor(self.step, total_steps, cfg.lr_decay))
             self._track(self.train_step())
             self.step += 1
             monitor.advance(self.step)

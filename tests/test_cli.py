@@ -90,6 +90,26 @@ def test_resume_equals_uninterrupted_training_bit_for_bit(cli, loss):
     assert steps == [2, 3, 4, 6]
 
 
+def test_lr_decay_falls_linearly_to_zero_and_resumes_bit_for_bit(cli):
+    common = ("--loss", "bce", "--lr", "0.0002", "--lr-decay", "0.5", "--steps", "8", "--checkpoint-every", "4")
+    assert cli(*train_args(*common, "--out", "straight")).exit_code == 0
+    assert cli(*train_args(*common, "--out", "split")).exit_code == 0
+    Path("split/checkpoints/step-00000008.safetensors").unlink()  # as if killed after step 4's checkpoint
+    assert cli("train", "--resume", "split").exit_code == 0
+    assert tensors_equal(Path("straight/checkpoints/step-00000008.safetensors"),
+                         Path("split/checkpoints/step-00000008.safetensors"))
+    from gantoolkit.checkpoint import load_checkpoint
+
+    def rates(step: int) -> list[float]:
+        optim = load_checkpoint(Path(f"straight/checkpoints/step-{step:08d}.safetensors")).json("optim")
+        return [group["lr"] for net in ("generator", "critic") for group in optim[net]["param_groups"]]
+
+    assert rates(4) == pytest.approx([0.0002, 0.0002])  # the first half at the full rate
+    assert rates(8) == pytest.approx([0.0002 / 4, 0.0002 / 4])  # the last step (index 7) at 1/4 of the rate
+    refused = cli(*train_args("--lr-decay", "1.5", "--out", "bad"))
+    assert refused.exit_code == 2 and "--lr-decay" in refused.output
+
+
 def test_resume_continues_to_the_runs_own_total_and_refuses_changes(cli):
     assert cli(*train_args("--steps", "4", "--checkpoint-every", "2", "--out", "r")).exit_code == 0
     Path("r/checkpoints/step-00000004.safetensors").unlink()  # as if killed after step 2's checkpoint

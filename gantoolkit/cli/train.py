@@ -100,6 +100,7 @@ def register(app: typer.Typer) -> None:
         lr_d: Annotated[Optional[float], typer.Option(help="Critic learning rate.", rich_help_panel=OPTIM)] = None,
         betas: Annotated[Optional[str], typer.Option(metavar="B1,B2", help="Adam betas (default: the loss's).", rich_help_panel=OPTIM)] = None,
         ema: Annotated[Optional[float], typer.Option(help="EMA decay of the generator, e.g. 0.999 (0: off).", rich_help_panel=OPTIM)] = None,
+        lr_decay: Annotated[Optional[float], typer.Option(help="Share of the run, at its end, over which both learning rates fall linearly to zero, e.g. 0.5 (0: constant).", rich_help_panel=OPTIM)] = None,
         out: Annotated[Optional[Path], typer.Option("--out", "-o", help="New run directory (default runs/DATA-ARCH-LOSS-COND[-N]).", rich_help_panel=OUTPUT)] = None,
         resume: Annotated[Optional[Path], typer.Option(help="Continue this run directory to --steps.", rich_help_panel=OUTPUT)] = None,
         sample_every: Annotated[Optional[int], typer.Option(help="Sample grid every N steps (default 500).", rich_help_panel=OUTPUT)] = None,
@@ -123,7 +124,7 @@ def register(app: typer.Typer) -> None:
             "data_root": data_root, "download": download, "on_bad_image": on_bad_image, "steps": steps,
             "batch_size": batch_size, "n_critic": n_critic, "latent_dim": latent_dim, "seed": seed,
             "device": device, "amp": amp, "on_nan": on_nan, "g_batch": g_batch, "optimizer": optimizer, "lr": lr, "lr_g": lr_g, "lr_d": lr_d,
-            "betas": betas, "ema": ema, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
+            "betas": betas, "ema": ema, "lr_decay": lr_decay, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
             "log_every": log_every, "keep_checkpoints": keep_checkpoints, "track": track, "track_every": track_every,
             "track_n": track_n, "compile": compile,
         }
