@@ -220,6 +220,11 @@ def test_rejection_sampling_with_an_exact_log_ratio_recovers_the_target():
     assert samples.shape == (20_000, 1) and labels is None and drawn > 20_000
     assert float(samples.mean()) == pytest.approx(1.0, abs=0.02)
     assert float(samples.std()) == pytest.approx(0.5, abs=0.02)
+    # the acceptance rate n / drawn is 1 / exp(sup of the log ratio), about 0.257
+    sup = float(log_ratio(torch.linspace(-3, 5, 80_001)[:, None], None).max())
+    assert 20_000 / drawn == pytest.approx(math.exp(-sup), rel=0.03)
+    _, _, everything, _ = rejection_sample(draw, lambda x, labels: torch.zeros(len(x)), 100, 0.0, seed=0)
+    assert everything == 100  # a critic that keeps all: 100 drawn for 100 kept, however many a chunk holds
     again = rejection_sample(draw, log_ratio, 20_000, -math.inf, seed=0)[0]
     assert torch.equal(samples, again)
 

@@ -139,7 +139,7 @@ def rejection_sample(draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor
                      seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int, float]:
     """Keep each drawn sample with probability exp(score − M) until n are kept; M grows if a larger score appears.
 
-    Returns the samples, their labels, how many were drawn, and the final M.
+    Returns the samples, their labels, how many candidates were drawn until the n-th was kept, and the final M.
     """
     rng = torch.Generator().manual_seed(seed)
     kept_x: list[torch.Tensor] = []
@@ -156,8 +156,10 @@ def rejection_sample(draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor
         kept_x.append(x[keep])
         if labels is not None:
             kept_y.append(labels[keep])
-        count += int(keep.sum())
-        drawn += len(s)
+        kept = int(keep.sum())
+        # candidates up to the n-th kept one: the rest of the last chunk was drawn only because chunks are whole
+        drawn += len(s) if count + kept < n else int(keep.nonzero()[n - count - 1]) + 1
+        count += kept
         round_ += 1
     return torch.cat(kept_x)[:n], (torch.cat(kept_y)[:n] if kept_y else None), drawn, max_score
 
