@@ -9,7 +9,8 @@ inside the training step. Then:
   * the last good state is the newest checkpoint of this session (its host copy is kept in memory when it is
     written), or the state the session started from (step 0, or the checkpoint it resumed);
   * the generator, critic, EMA and optimizer states and the step are restored from it, and the learning rates of
-    both optimizers are halved (again at every rollback; the lowered rates are saved in later checkpoints);
+    both optimizers are halved (again at every rollback; the lowered rates are saved in later checkpoints, and
+    `--lr-decay` goes on scaling the halved rates);
   * the data stream and the training RNG are *not* rewound: training goes on with the batches and latents that
     follow the ones that led to the NaN, so the bad stretch is skipped rather than replayed;
   * metrics.jsonl drops the lines of the discarded steps and gets an `"event": "rollback"` line; stderr gets a note;
@@ -82,11 +83,13 @@ class Rollback:
         self.in_a_row += 1
         self.total += 1
         self.last_bad_step = max(self.last_bad_step, error.step)
-        old = [[g["lr"] for g in opt.param_groups] for opt in (trainer.opt_g, trainer.opt_d)]
+        old = [[(g["lr"], g.get("initial_lr")) for g in opt.param_groups] for opt in (trainer.opt_g, trainer.opt_d)]
         trainer.load_weights(self.good)  # models, EMA, optimizer states (with the rates they had then)
         for opt, rates in zip((trainer.opt_g, trainer.opt_d), old, strict=True):
-            for group, lr in zip(opt.param_groups, rates, strict=True):
+            for group, (lr, base) in zip(opt.param_groups, rates, strict=True):
                 group["lr"] = lr * self.factor
+                if base is not None:  # the rate --lr-decay scales (see Trainer.set_learning_rates)
+                    group["initial_lr"] = base * self.factor
         trainer.restart_from(self.good.step)
         lr_g, lr_d = (opt.param_groups[0]["lr"] for opt in (trainer.opt_g, trainer.opt_d))
         where = f"checkpoint {trainer.last_checkpoint}" if trainer.last_checkpoint else "the start of the run"
@@ -100,8 +103,8 @@ class Rollback:
         monitor.advance(self.good.step)
         monitor.note(
             f"warning: {error.what} became NaN or infinite at step {error.step}; rolled back to step "
-            f"{self.good.step} ({where}), halved the learning rates (G {old[0][0]:g} -> {lr_g:g}, "
-            f"D {old[1][0]:g} -> {lr_d:g}) and skipped the batches since then "
+            f"{self.good.step} ({where}), halved the learning rates (G {old[0][0][0]:g} -> {lr_g:g}, "
+            f"D {old[1][0][0]:g} -> {lr_d:g}) and skipped the batches since then "
             f"(rollback {self.in_a_row} of {self.max_rollbacks})"
         )
 

@@ -138,10 +138,12 @@ class Trainer:
         return loss_g
 
     def set_learning_rates(self, factor: float) -> None:
-        """Both optimizers at `factor` times their planned learning rates (a host-side float: no sync)."""
-        for optimizer, base in ((self.opt_g, self.plan.lr_g), (self.opt_d, self.plan.lr_d)):
+        """Both optimizers at `factor` times their base rates (a host-side float: no sync). The base rate is kept in
+        each parameter group as `initial_lr`, as torch's schedulers do, so it is saved in checkpoints and a rollback
+        (which halves it) and the schedule compose."""
+        for optimizer in (self.opt_g, self.opt_d):
             for group in optimizer.param_groups:
-                group["lr"] = base * factor
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
     def _losses(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> dict[str, torch.Tensor]:
         """The step's losses for the log. Under fp16 an update the loss scaler skipped (its gradients overflowed, as

@@ -196,6 +196,15 @@ def test_rollback_restores_the_last_good_state_halves_the_rates_and_skips_the_ba
     assert resumed.json("optim")["generator"]["param_groups"][0]["lr"] == 1e-4
 
 
+def test_rollback_halves_the_rates_that_lr_decay_goes_on_scaling(cli, nan_loss):
+    result = cli(*train_args("--loss", "nan-at", "--loss-opt", "at_call=5", "--on-nan", "rollback", "--steps", "8",
+                             "--lr-decay", "1", "--out", "run"))
+    assert result.exit_code == 0, result.output
+    optim = load_checkpoint(Path("run/checkpoints/step-00000008.safetensors")).json("optim")
+    # base 2e-4 halved by the rollback to 1e-4; the last step (index 7 of 8) runs at 1/8 of it
+    assert [optim[net]["param_groups"][0]["lr"] for net in ("generator", "critic")] == pytest.approx([1.25e-5] * 2)
+
+
 def test_rollback_gives_up_when_the_nan_keeps_coming_back(cli, nan_loss):
     result = cli(*train_args("--loss", "nan-at", "--loss-opt", "at_step=3", "--on-nan", "rollback", "--steps", "8",
                              "--out", "run"))
