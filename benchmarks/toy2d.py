@@ -181,6 +181,7 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds FIRST..SEEDS-1 (to split them)")
     parser.add_argument("--datasets", default="ring,grid")
     parser.add_argument("--methods", default="bce,wgan,wgan-gp,recipe")
     parser.add_argument("--steps", type=int, default=2000, help="generator steps of the bce/wgan/wgan-gp runs")
@@ -198,7 +199,8 @@ def main() -> None:
         add_rejection_rows(records)
     else:
         done = {(r["dataset"], r["method"], r["seed"]) for r in records}
-        for seed in range(args.seeds):  # seed-major, so an interrupted benchmark has every method for seed 0 first
+        # seed-major, so an interrupted benchmark has every method for seed 0 first
+        for seed in range(args.first_seed, args.seeds):
             for dataset in args.datasets.split(","):
                 for method in args.methods.split(","):
                     if (dataset, method, seed) in done:
