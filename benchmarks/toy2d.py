@@ -83,16 +83,14 @@ def drs_scores(run: str, seed: int) -> dict[str, Any] | None:
     import torch
 
     from gantoolkit.builtin.metrics.mixture import mixture_scores
-    from gantoolkit.builtin.metrics.rejection import RejectionSampler
-    from gantoolkit.evaluation import load_matching_data
+    from gantoolkit.rejection import rejection_sampler
     from gantoolkit.sampling import load_generator
 
     if not Path(run).is_dir():
         return None
     model = load_generator(run)
     start = time.process_time()
-    real = load_matching_data(model, None)
-    sampler = RejectionSampler(model, seed, DRS_STEPS, (real.data, real.labels))
+    sampler = rejection_sampler(model, seed, DRS_STEPS)
     samples, _ = sampler(SAMPLES, 10_000 + seed)
     extra = model.data.extra
     scores = mixture_scores(samples, torch.tensor(extra["modes"]), float(extra["std"]))

@@ -193,8 +193,8 @@ def test_drs_steps_train_the_critic_on_and_repeat_exactly(cli, toy_run):
 def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
     import torch
 
-    from gantoolkit.builtin.metrics.rejection import RejectionSampler
     from gantoolkit.evaluation import load_matching_data
+    from gantoolkit.rejection import RejectionSampler
     from gantoolkit.sampling import load_generator
 
     model = load_generator(toy_run)

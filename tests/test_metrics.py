@@ -207,7 +207,7 @@ def test_inception_features_from_a_local_file(tmp_path):
 
 def test_rejection_sampling_with_an_exact_log_ratio_recovers_the_target():
     """Draws from N(0, 1) kept with probability exp(log N(x; 1, 0.5²)/N(x; 0, 1) − M) follow N(1, 0.5²)."""
-    from gantoolkit.builtin.metrics.rejection import rejection_sample
+    from gantoolkit.rejection import rejection_sample
 
     def draw(k, round_):
         return torch.randn(k, 1, generator=torch.Generator().manual_seed(round_)), None

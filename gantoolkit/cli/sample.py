@@ -38,15 +38,13 @@ def register(app: typer.Typer) -> None:
         """Generate samples from a checkpoint."""
         from gantoolkit.errors import ConfigError
         from gantoolkit.imageio import save_samples
+        from gantoolkit.rejection import check_sampler_options, rejection_sampler
         from gantoolkit.sampling import load_generator
 
         n = n if n is not None else (8 if direction else 64)
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
-        if sampler not in ("plain", "drs"):
-            raise ConfigError(f"unknown --sampler {sampler!r}", "use plain or drs")
-        if drs_steps < 0 or (drs_steps and sampler != "drs"):
-            raise ConfigError(f"--drs-steps {drs_steps} needs --sampler drs and a count of at least 0")
+        check_sampler_options(sampler, drs_steps)
         if sampler == "drs" and direction is not None:
             raise ConfigError("--sampler drs cannot be combined with --direction")
         if sampler == "drs" and (class_ is not None or truncation is not None):
@@ -61,8 +59,6 @@ def register(app: typer.Typer) -> None:
             typer.echo("wrote " + save_samples(out, samples, labels, model.data, cols))
             return
         if sampler == "drs":
-            from gantoolkit.builtin.metrics.rejection import rejection_sampler
-
             samples, labels = rejection_sampler(model, seed, drs_steps)(n, seed)
         else:
             samples, labels = model.sample(n, seed, class_index, truncation)

@@ -31,7 +31,6 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
 SamplerOpt = Annotated[str, typer.Option(metavar="NAME", help="plain, or drs (rejection by the critic).")]
 DrsStepsOpt = Annotated[int, typer.Option(metavar="N", help="drs: first train the critic on for N steps as a "
                                           "real-vs-generated classifier (Azadi et al.; 0: use it as saved).")]
-SAMPLERS = ("plain", "drs")
 
 
 def evaluate(
@@ -49,18 +48,13 @@ def evaluate(
 ) -> None:
     """Score a generator: fd, kid, precision/recall, density/coverage, mode and class coverage, memorisation."""
     from gantoolkit.builtin.metrics.features import parse_features
-    from gantoolkit.errors import ConfigError
     from gantoolkit.evaluation import evaluate_checkpoint, parse_metric_list
+    from gantoolkit.rejection import check_sampler_options, rejection_sampler
 
     parse_features(features)  # a bad spec fails before anything is loaded
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"unknown --sampler {sampler!r}", "use plain or drs")
-    if drs_steps < 0 or (drs_steps and sampler != "drs"):
-        raise ConfigError(f"--drs-steps {drs_steps} needs --sampler drs and a count of at least 0")
+    check_sampler_options(sampler, drs_steps)
     draw = None
     if sampler == "drs":
-        from gantoolkit.builtin.metrics.rejection import rejection_sampler
-
         def draw(model):
             return rejection_sampler(model, seed, drs_steps)
 

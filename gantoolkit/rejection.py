@@ -19,14 +19,25 @@ from collections.abc import Callable
 
 import torch
 
+from gantoolkit.errors import ConfigError
 from gantoolkit.evaluation import MetricError
 from gantoolkit.sampling import MAX_SEED, LoadedGenerator
 
+#: the names `--sampler` takes
+SAMPLERS = ("plain", "drs")
 BURN_IN = 10_000
 CHUNK = 4096
 MAX_DRAWN = 200
 TUNE_BATCH = 512
 TUNE_LR = 1e-3
+
+
+def check_sampler_options(sampler: str, drs_steps: int) -> None:
+    """Refuse an unknown `--sampler`, or `--drs-steps` without drs or below 0 (before anything is loaded)."""
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown --sampler {sampler!r}", "use plain or drs")
+    if drs_steps < 0 or (drs_steps and sampler != "drs"):
+        raise ConfigError(f"--drs-steps {drs_steps} needs --sampler drs and a count of at least 0")
 
 
 class RejectionSampler:
