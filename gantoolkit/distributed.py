@@ -243,12 +243,24 @@ def setup(device: torch.device) -> tuple[Processes, torch.device]:
     return processes, device
 
 
+#: how long a process waits at exit for the others before leaving the group anyway
+TEARDOWN_WAIT_S = 30
+
+
 def teardown(processes: Processes) -> None:
-    """Leave the process group (after the last collective of the run)."""
+    """Leave the process group (after the last collective of the run). The processes first meet at a barrier on
+    the gloo control group: a rank that destroyed its group while a peer was still in gloo's teardown aborted with
+    "terminate called without an active exception" after a finished run. The barrier is monitored and bounded, so a
+    peer that failed (or never arrives) costs at most TEARDOWN_WAIT_S seconds, not a hang."""
     if processes.active:
+        import datetime
+
         import torch.distributed as dist
 
         if dist.is_initialized():
+            with contextlib.suppress(RuntimeError):  # a peer failed or left: leave all the same
+                dist.monitored_barrier(group=processes.control,
+                                       timeout=datetime.timedelta(seconds=TEARDOWN_WAIT_S))
             dist.destroy_process_group()
 
 
