@@ -1,7 +1,8 @@
 """BENCHMARKS.md §1: mode collapse on the 2-D ring and grid, beside PacGAN's published Table 1.
 
 For each data set, each method (bce, wgan, wgan-gp with the course's MLP, and the shipped recipe preset, also sampled
-with discriminator rejection as `recipe+drs`, i.e. `--sampler drs --drs-steps 2000`) and each seed: train with
+with discriminator rejection as `recipe+drs`, i.e. `--sampler drs --drs-steps 2000`, and with critic-gradient latent
+refinement as `recipe+refine`, i.e. `--sampler refine`) and each seed: train with
 gantoolkit, draw 2,500 samples, and score them by the VEEGAN/PacGAN protocol (modes captured, share of high-quality
 samples within 3 std of a mode, reverse KL of the mode histogram to uniform). Prints mean ± standard error over the
 seeds beside the published rows, the CPU seconds each run took, and writes JSON.
@@ -28,6 +29,8 @@ RESULTS = Path(__file__).parent / "results"
 SAMPLES = 2500
 #: `gantool evaluate --sampler drs --drs-steps 2000`: the critic is trained on for 2,000 steps before rejecting
 DRS_STEPS = 2000
+#: the samplers each recipe run is also drawn with (`recipe+drs`, `recipe+refine`)
+SAMPLERS = ("drs", "refine")
 
 #: PacGAN Table 1 (10 trials): modes / high-quality share / reverse KL
 PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -78,45 +81,50 @@ def run_one(method: str, dataset: str, seed: int, steps: int, keep: Path | None)
             "cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "run": str(run)}
 
 
-def drs_scores(run: str, seed: int) -> dict[str, Any] | None:
-    """The recipe's run sampled with discriminator rejection (`gantool evaluate --sampler drs --drs-steps 2000`)."""
+def sampled_scores(run: str, seed: int, sampler: str) -> dict[str, Any] | None:
+    """The recipe's run drawn with `--sampler drs --drs-steps 2000` or `--sampler refine` (its defaults)."""
     import torch
 
     from gantoolkit.builtin.metrics.mixture import mixture_scores
-    from gantoolkit.rejection import rejection_sampler
+    from gantoolkit.samplers import critic_sampler
     from gantoolkit.sampling import load_generator
 
     if not Path(run).is_dir():
         return None
     model = load_generator(run)
     start = time.process_time()
-    sampler = rejection_sampler(model, seed, DRS_STEPS)
-    samples, _ = sampler(SAMPLES, 10_000 + seed)
+    draw = critic_sampler(model, sampler, seed, DRS_STEPS if sampler == "drs" else 0)
+    samples, _ = draw(SAMPLES, 10_000 + seed)  # refine moves the very latents of the plain recipe row
     extra = model.data.extra
     scores = mixture_scores(samples, torch.tensor(extra["modes"]), float(extra["std"]))
-    acceptance = round(sampler.accepted / sampler.drawn, 4)
-    return {**scores, "acceptance": acceptance, "drs_steps": DRS_STEPS, "cpu_s": round(time.process_time() - start, 1)}
+    if sampler == "drs":
+        scores.update(acceptance=round(draw.accepted / draw.drawn, 4), drs_steps=DRS_STEPS)
+    else:
+        scores.update(refine_steps=draw.steps, refine_rate=draw.rate)
+    return {**scores, "cpu_s": round(time.process_time() - start, 1)}
 
 
-def add_rejection_rows(records: list[dict[str, Any]]) -> None:
-    """A `recipe+drs` record beside every recipe run whose directory is still there."""
-    have = {(r["dataset"], r["seed"]) for r in records if r["method"] == "recipe+drs"}
+def add_sampler_rows(records: list[dict[str, Any]]) -> None:
+    """`recipe+drs` and `recipe+refine` records beside every recipe run whose directory is still there."""
     from gantoolkit.evaluation import MetricError
 
-    for r in [r for r in records if r["method"] == "recipe" and (r["dataset"], r["seed"]) not in have]:
-        start = time.process_time()
-        try:
-            scores = drs_scores(r["run"], r["seed"])
-        except MetricError as e:  # the critic accepts too few samples: recorded as a failure, not left out
-            scores = {"modes": None, "hq": None, "rkl": None, "failed": e.message,
-                      "cpu_s": round(time.process_time() - start, 1)}
-        if scores is None:
-            continue
-        record = {**r, **scores, "method": "recipe+drs", "cpu_s": r["cpu_s"] + scores["cpu_s"]}
-        print(json.dumps(record), flush=True)
-        with open(RESULTS / "toy2d.runs.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        records.append(record)
+    for sampler in SAMPLERS:
+        method = f"recipe+{sampler}"
+        have = {(r["dataset"], r["seed"]) for r in records if r["method"] == method}
+        for r in [r for r in records if r["method"] == "recipe" and (r["dataset"], r["seed"]) not in have]:
+            start = time.process_time()
+            try:
+                scores = sampled_scores(r["run"], r["seed"], sampler)
+            except MetricError as e:  # the critic accepts too few samples: recorded as a failure, not left out
+                scores = {"modes": None, "hq": None, "rkl": None, "failed": e.message,
+                          "cpu_s": round(time.process_time() - start, 1)}
+            if scores is None:
+                continue
+            record = {**r, **scores, "method": method, "cpu_s": r["cpu_s"] + scores["cpu_s"]}
+            print(json.dumps(record), flush=True)
+            with open(RESULTS / "toy2d.runs.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            records.append(record)
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -132,7 +140,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
     seen: set[tuple[str, str, int]] = set()
     for r in records:
         key = (r["dataset"], r["method"], r["seed"])
-        if key in seen:  # two benchmark processes may both add a rejection row for one run
+        if key in seen:  # two benchmark processes may both add a drs or refine row for one run
             continue
         seen.add(key)
         out.setdefault(r["dataset"], {}).setdefault(r["method"], {"runs": []})["runs"].append(r)
@@ -160,7 +168,7 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
         lines.append(f"| {'method':<44} | {'modes':>12} | {'high quality':>15} | {'reverse KL':>13} | "
                      f"{'all modes':>9} | {'CPU s/run':>9} |")
         lines.append("|" + "|".join("-" * w for w in (46, 14, 17, 15, 11, 11)) + "|")
-        order = ["bce", "wgan", "wgan-gp", "recipe", "recipe+drs"]
+        order = ["bce", "wgan", "wgan-gp", "recipe", "recipe+drs", "recipe+refine"]
         for method, row in sorted(summary[dataset].items(), key=lambda kv: (kv[0] not in order, order.index(kv[0])
                                                                             if kv[0] in order else 0, kv[0])):
             label = f"gantoolkit {method} ({row['steps']} st)"
@@ -186,7 +194,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore runs already recorded")
     parser.add_argument("--keep", type=Path, default=None, help="keep run directories under this folder")
     parser.add_argument("--table-only", action="store_true", help="print the table of the recorded runs (adding "
-                        "the rejection-sampling rows of recipe runs whose directories were kept)")
+                        "the drs and refine rows of recipe runs whose directories were kept)")
     args = parser.parse_args()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -194,7 +202,7 @@ def main() -> None:
     records = [] if args.fresh or not runs_file.exists() else \
         [json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()]
     if args.table_only:
-        add_rejection_rows(records)
+        add_sampler_rows(records)
     else:
         done = {(r["dataset"], r["method"], r["seed"]) for r in records}
         # seed-major, so an interrupted benchmark has every method for seed 0 first
@@ -208,7 +216,7 @@ def main() -> None:
                     with open(runs_file, "a") as fh:
                         fh.write(json.dumps(record) + "\n")
                     records.append(record)
-    add_rejection_rows(records)
+    add_sampler_rows(records)
     summary = summarise(records)
     print(table(summary))
     slim = {d: {m: {k: v for k, v in row.items() if k != "runs"} for m, row in methods.items()}

@@ -229,6 +229,16 @@ def test_rejection_sampling_with_an_exact_log_ratio_recovers_the_target():
     assert torch.equal(samples, again)
 
 
+def test_latent_ascent_follows_the_gradient_exactly():
+    """On −|z − c|² each step of size η shrinks z − c by 1 − 2η: after k steps z = c + (1 − 2η)^k (z₀ − c)."""
+    from gantoolkit.refinement import ascend
+
+    z0, c = torch.randn(6, 3, generator=torch.Generator().manual_seed(0)), torch.tensor([1.0, -2.0, 0.5])
+    moved = ascend(z0, lambda z: -((z - c) ** 2).sum(1), steps=4, rate=0.1)
+    assert torch.allclose(moved, c + 0.8**4 * (z0 - c), atol=1e-6)
+    assert not moved.requires_grad
+
+
 def test_nearest_training_images_are_found_block_by_block(monkeypatch):
     from gantoolkit.builtin.metrics import nearest
     from gantoolkit.builtin.metrics.nearest import nearest_neighbours

@@ -12,7 +12,8 @@ EPILOG = (
     "  gantool sample runs/digits --n 100 --out grid.png\n\n"
     "  gantool sample runs/digits --n 1000 --class 7 --out sevens.npz\n\n"
     "  gantool sample model.safetensors --n 16 --truncation 1.5 --out faces/\n\n"
-    "  gantool sample runs/ring --n 2500 --sampler drs --drs-steps 2000 --out ring.npz\n\n"
+    "  gantool sample runs/ring --n 2500 --sampler drs --drs-steps 2000 --out ring.npz\n"
+    "  gantool sample runs/grid --n 2500 --sampler refine --out grid.npz\n\n"
     "  gantool sample runs/digits --direction dirs.safetensors:sefa0 --alphas -3,3 --steps 7 --out strip.png\n\n"
     "A .npz holds `images` (uint8 N×C×H×W) and `labels` (int64) — or `points` (float32 N×D) for vector data."
 )
@@ -32,21 +33,23 @@ def register(app: typer.Typer) -> None:
         direction: Annotated[Optional[str], typer.Option(metavar="FILE:NAME", help="Move each sample along a direction from `gantool directions`: one row per sample, one column per alpha.")] = None,
         alphas: Annotated[str, typer.Option(metavar="A,B", help="With --direction: from A to B in --steps (or list three or more values).")] = "-3,3",
         steps: Annotated[int, typer.Option(help="With --direction: columns from A to B.")] = 7,
-        sampler: Annotated[str, typer.Option(metavar="NAME", help="plain, or drs (rejection by the critic; needs a training checkpoint).")] = "plain",
+        sampler: Annotated[str, typer.Option(metavar="NAME", help="plain; drs (rejection by the critic) or refine (latents moved up the critic's gradient): both need a training checkpoint.")] = "plain",
         drs_steps: Annotated[int, typer.Option(metavar="N", help="drs: first train the critic on for N steps as a real-vs-generated classifier.")] = 0,
+        refine_steps: Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")] = 10,
+        refine_rate: Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")] = 0.01,
     ) -> None:
         """Generate samples from a checkpoint."""
         from gantoolkit.errors import ConfigError
         from gantoolkit.imageio import save_samples
-        from gantoolkit.rejection import check_sampler_options, rejection_sampler
+        from gantoolkit.samplers import check_sampler_options, critic_sampler
         from gantoolkit.sampling import load_generator
 
         n = n if n is not None else (8 if direction else 64)
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
-        check_sampler_options(sampler, drs_steps)
-        if sampler == "drs" and direction is not None:
-            raise ConfigError("--sampler drs cannot be combined with --direction")
+        check_sampler_options(sampler, drs_steps, refine_steps, refine_rate)
+        if sampler != "plain" and direction is not None:
+            raise ConfigError(f"--sampler {sampler} cannot be combined with --direction")
         if sampler == "drs" and (class_ is not None or truncation is not None):
             raise ConfigError("--sampler drs draws from the whole model", "drop --class and --truncation")
         model = load_generator(checkpoint, device, prefer_ema=ema)
@@ -58,8 +61,9 @@ def register(app: typer.Typer) -> None:
             samples, labels, cols = direction_strip(model, direction, parse_alphas(alphas, steps), n, seed, class_index, truncation)
             typer.echo("wrote " + save_samples(out, samples, labels, model.data, cols))
             return
-        if sampler == "drs":
-            samples, labels = rejection_sampler(model, seed, drs_steps)(n, seed)
+        if sampler != "plain":
+            draw = critic_sampler(model, sampler, seed, drs_steps, refine_steps, refine_rate, class_index, truncation)
+            samples, labels = draw(n, seed)
         else:
             samples, labels = model.sample(n, seed, class_index, truncation)
         cols = model.data.num_classes if model.conditional and class_index is None and n >= model.data.num_classes else None
