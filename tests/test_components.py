@@ -191,6 +191,27 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_critic_and_positive_otherw
     assert steep_param.grad.item() > 0  # the penalty trains the critic towards unit gradients
 
 
+def test_r1_penalises_the_critics_gradient_on_real_data_only():
+    """γ/2 · E‖∇ₓD(x)‖² at the real points: x·w has gradient w everywhere, x² has gradient 2x."""
+    real, fake = torch.randn(8, 2), torch.randn(8, 2) + 100  # the fakes must not enter
+    w = torch.tensor([3.0, -1.0])
+
+    def ctx(critic):
+        return PenaltyContext(critic, real, fake, torch.Generator().manual_seed(0), 0)
+
+    assert BCE().penalty(ctx(lambda x: x @ w)) is None and BCE().critic_batchnorm
+    loss = BCE(r1=0.5)
+    assert not loss.critic_batchnorm
+    assert loss.penalty(ctx(lambda x: x @ w)).item() == pytest.approx(0.25 * 10.0, rel=1e-6)
+    quadratic = loss.penalty(ctx(lambda x: (x**2).sum(1)))
+    assert quadratic.item() == pytest.approx(0.25 * float((4 * real**2).sum(1).mean()), rel=1e-5)
+    scale = torch.tensor(2.0, requires_grad=True)
+    loss.penalty(ctx(lambda x: scale * (x @ w))).backward()
+    assert scale.grad.item() > 0  # the penalty trains the critic towards flatness at the data
+    with pytest.raises(ConfigError, match="r1 cannot be negative"):
+        BCE(r1=-1.0)
+
+
 def test_lazy_gradient_penalty_skips_and_scales():
     loss = WGANGP(lazy_every=4)
     real, fake = torch.randn(4, 2), torch.randn(4, 2)
