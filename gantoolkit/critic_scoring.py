@@ -2,7 +2,7 @@
 
 It loads the critic saved in a training checkpoint, scores samples by its logit (a packed critic scores each sample
 packed with m − 1 fixed generated companions, which shifts every score by one constant) and can first be trained on
-as a real-vs-generated classifier: `--drs-steps N` Adam steps on fresh real and generated batches, the generator
+as a real-vs-generated classifier: `--critic-steps N` Adam steps on fresh real and generated batches, the generator
 frozen (Azadi et al. 2019). A critic that stopped in the middle of the game is not a converged classifier; in low
 dimensions a few thousand steps make its logit a sharp estimate of the log density ratio. The steps are seeded, so
 the samples repeat exactly.
@@ -38,7 +38,7 @@ class CriticScorer:
         self.tune_steps = tune_steps
         if tune_steps > 0:
             if real is None:
-                raise MetricError("--drs-steps needs the real data", "evaluate against the training data")
+                raise MetricError("--critic-steps needs the real data", "evaluate against the training data")
             self.tune(real, tune_steps, seed)
 
     @torch.no_grad()

@@ -5,7 +5,7 @@ exp(D(x) − M), M the largest logit seen on a burn-in of samples, draws from a 
 between modes, or in an over-full mode, are thinned out. It needs the critic, so a training checkpoint (not an
 exported generator), and it assumes the critic was trained with a cross-entropy loss (for a Wasserstein critic the
 scores are not log ratios and the result is only a heuristic). As Azadi et al. do, the critic can first be trained on
-(`--drs-steps N`, see `critic_scoring`).
+(`--critic-steps N`, see `critic_scoring`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class RejectionSampler(CriticScorer):
 
 
 def rejection_sampler(model: LoadedGenerator, seed: int = 0, tune_steps: int = 0) -> RejectionSampler:
-    """`--sampler drs [--drs-steps N]` of a loaded model (the real data is loaded only to train the critic on)."""
+    """`--sampler drs [--critic-steps N]` of a loaded model (the real data is loaded only to train the critic on)."""
     if not tune_steps:
         return RejectionSampler(model, seed)
     from gantoolkit.evaluation import load_matching_data

@@ -13,27 +13,34 @@ REFINE_STEPS = 10
 REFINE_RATE = 0.01
 
 
-def check_sampler_options(sampler: str, drs_steps: int, refine_steps: int = REFINE_STEPS,
+def check_sampler_options(sampler: str, critic_steps: int, refine_steps: int = REFINE_STEPS,
                           refine_rate: float = REFINE_RATE) -> None:
     """Refuse an unknown `--sampler` or an option it cannot use (before anything is loaded)."""
     if sampler not in SAMPLERS:
         raise ConfigError(f"unknown --sampler {sampler!r}", f"use one of {', '.join(SAMPLERS)}")
-    if drs_steps < 0 or (drs_steps and sampler != "drs"):
-        raise ConfigError(f"--drs-steps {drs_steps} needs --sampler drs and a count of at least 0")
+    if critic_steps < 0 or (critic_steps and sampler == "plain"):
+        raise ConfigError(f"--critic-steps {critic_steps} needs --sampler drs or refine and a count of at least 0")
     if refine_steps < 1:
         raise ConfigError(f"--refine-steps must be at least 1, got {refine_steps}")
     if not refine_rate > 0:
         raise ConfigError(f"--refine-rate must be positive, got {refine_rate}")
 
 
-def critic_sampler(model: LoadedGenerator, sampler: str, seed: int = 0, drs_steps: int = 0,
+def critic_sampler(model: LoadedGenerator, sampler: str, seed: int = 0, critic_steps: int = 0,
                    refine_steps: int = REFINE_STEPS, refine_rate: float = REFINE_RATE,
                    class_index: int | None = None, truncation: float | None = None) -> Any:
-    """The drs or refine sampler of a loaded model: call it with (n, seed); `describe()` names it."""
+    """The drs or refine sampler of a loaded model: call it with (n, seed); `describe()` names it. With
+    `critic_steps` the critic is first trained on, on the model's training data (loaded only then)."""
     if sampler == "drs":
         from gantoolkit.rejection import rejection_sampler
 
-        return rejection_sampler(model, seed, drs_steps)
+        return rejection_sampler(model, seed, critic_steps)
     from gantoolkit.refinement import LatentRefiner
 
-    return LatentRefiner(model, refine_steps, refine_rate, seed, class_index, truncation)
+    real = None
+    if critic_steps:
+        from gantoolkit.evaluation import load_matching_data
+
+        data = load_matching_data(model, None)
+        real = (data.data, data.labels)
+    return LatentRefiner(model, refine_steps, refine_rate, seed, class_index, truncation, critic_steps, real)

@@ -187,7 +187,8 @@ def test_drs_steps_train_the_critic_on_and_repeat_exactly(cli, toy_run):
     a, b = report("a.json"), report("b.json")
     assert "trained on for 30 steps" in a["meta"]["sampler"]
     assert {k: v for k, v in a.items() if k != "meta"} == {k: v for k, v in b.items() if k != "meta"}
-    one_line_error(cli("evaluate", toy_run, "--drs-steps", "5", "--out", "c.json"), "--drs-steps 5 needs --sampler drs")
+    one_line_error(cli("evaluate", toy_run, "--drs-steps", "5", "--out", "c.json"),
+                   "--critic-steps 5 needs --sampler drs or refine")
 
 
 def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
@@ -233,6 +234,14 @@ def test_refine_moves_only_the_latents_up_the_critic_and_repeats_exactly(cli, to
     assert (after > before).float().mean() > 0.9 and after.mean() > before.mean()
     barely, _ = critic_sampler(model, "refine", refine_steps=1, refine_rate=1e-7)(500, 4)
     assert torch.allclose(barely, plain, atol=1e-4)  # the same latents as plain sampling, hardly moved
+
+    tuned = ["evaluate", toy_run, "--metrics", "modes,hq,rkl", "--n", "300", "--sampler", "refine",
+             "--critic-steps", "30"]
+    assert cli(*tuned, "--out", "t.json").exit_code == 0
+    assert cli(*tuned, "--out", "u.json").exit_code == 0
+    t, u = report("t.json"), report("u.json")
+    assert "critic trained on for 30 steps" in t["meta"]["sampler"]
+    assert {k: v for k, v in t.items() if k != "meta"} == {k: v for k, v in u.items() if k != "meta"}
 
     one_line_error(cli("evaluate", toy_run, "--sampler", "refine", "--refine-steps", "0", "--out", "c.json"),
                    "--refine-steps must be at least 1")

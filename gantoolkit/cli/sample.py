@@ -12,8 +12,8 @@ EPILOG = (
     "  gantool sample runs/digits --n 100 --out grid.png\n\n"
     "  gantool sample runs/digits --n 1000 --class 7 --out sevens.npz\n\n"
     "  gantool sample model.safetensors --n 16 --truncation 1.5 --out faces/\n\n"
-    "  gantool sample runs/ring --n 2500 --sampler drs --drs-steps 2000 --out ring.npz\n"
-    "  gantool sample runs/grid --n 2500 --sampler refine --out grid.npz\n\n"
+    "  gantool sample runs/ring --n 2500 --sampler drs --critic-steps 2000 --out ring.npz\n"
+    "  gantool sample runs/grid --n 2500 --sampler refine --critic-steps 2000 --out grid.npz\n\n"
     "  gantool sample runs/digits --direction dirs.safetensors:sefa0 --alphas -3,3 --steps 7 --out strip.png\n\n"
     "A .npz holds `images` (uint8 N×C×H×W) and `labels` (int64) — or `points` (float32 N×D) for vector data."
 )
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         alphas: Annotated[str, typer.Option(metavar="A,B", help="With --direction: from A to B in --steps (or list three or more values).")] = "-3,3",
         steps: Annotated[int, typer.Option(help="With --direction: columns from A to B.")] = 7,
         sampler: Annotated[str, typer.Option(metavar="NAME", help="plain; drs (rejection by the critic) or refine (latents moved up the critic's gradient): both need a training checkpoint.")] = "plain",
-        drs_steps: Annotated[int, typer.Option(metavar="N", help="drs: first train the critic on for N steps as a real-vs-generated classifier.")] = 0,
+        critic_steps: Annotated[int, typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first train the critic on for N steps as a real-vs-generated classifier.")] = 0,
         refine_steps: Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")] = 10,
         refine_rate: Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")] = 0.01,
     ) -> None:
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         n = n if n is not None else (8 if direction else 64)
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
-        check_sampler_options(sampler, drs_steps, refine_steps, refine_rate)
+        check_sampler_options(sampler, critic_steps, refine_steps, refine_rate)
         if sampler != "plain" and direction is not None:
             raise ConfigError(f"--sampler {sampler} cannot be combined with --direction")
         if sampler == "drs" and (class_ is not None or truncation is not None):
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("wrote " + save_samples(out, samples, labels, model.data, cols))
             return
         if sampler != "plain":
-            draw = critic_sampler(model, sampler, seed, drs_steps, refine_steps, refine_rate, class_index, truncation)
+            draw = critic_sampler(model, sampler, seed, critic_steps, refine_steps, refine_rate, class_index, truncation)
             samples, labels = draw(n, seed)
         else:
             samples, labels = model.sample(n, seed, class_index, truncation)

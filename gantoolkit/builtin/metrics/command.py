@@ -12,8 +12,8 @@ EPILOG = (
     "  gantool evaluate runs/digits --out report.json\n\n"
     "  gantool evaluate runs/ring --data toy:ring --metrics modes,hq,rkl --out ring.json\n\n"
     "  gantool evaluate runs/faces --data folder:~/faces --features inception:~/inception_v3.pth --out faces.json\n\n"
-    "  gantool evaluate runs/ring --sampler drs --drs-steps 2000 --out ring-drs.json\n\n"
-    "  gantool evaluate runs/grid --sampler refine --out grid-refine.json\n\n"
+    "  gantool evaluate runs/ring --sampler drs --critic-steps 2000 --out ring-drs.json\n\n"
+    "  gantool evaluate runs/grid --sampler refine --critic-steps 2000 --out grid-refine.json\n\n"
     "Without --metrics every metric that applies is computed (see `gantool list metrics`). Features for fd, kid "
     "and the manifold metrics: auto (vectors: the data; labelled images: a classifier trained on them, cached), raw, "
     "classifier[:PATH] or inception:PATH. Nothing is downloaded."
@@ -31,8 +31,9 @@ EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA genera
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
 SamplerOpt = Annotated[str, typer.Option(metavar="NAME", help="plain; drs (rejection by the critic) or refine (latents "
                                          "moved up the critic's gradient).")]
-DrsStepsOpt = Annotated[int, typer.Option(metavar="N", help="drs: first train the critic on for N steps as a "
-                                          "real-vs-generated classifier (Azadi et al.; 0: use it as saved).")]
+CriticStepsOpt = Annotated[int, typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first "
+                                             "train the critic on for N steps as a real-vs-generated classifier "
+                                             "(Azadi et al.; 0: use it as saved).")]
 RefineStepsOpt = Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")]
 RefineRateOpt = Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")]
 
@@ -48,7 +49,7 @@ def evaluate(
     ema: EmaOpt = True,
     device: DeviceOpt = "cpu",
     sampler: SamplerOpt = "plain",
-    drs_steps: DrsStepsOpt = 0,
+    critic_steps: CriticStepsOpt = 0,
     refine_steps: RefineStepsOpt = 10,
     refine_rate: RefineRateOpt = 0.01,
 ) -> None:
@@ -58,11 +59,11 @@ def evaluate(
     from gantoolkit.samplers import check_sampler_options, critic_sampler
 
     parse_features(features)  # a bad spec fails before anything is loaded
-    check_sampler_options(sampler, drs_steps, refine_steps, refine_rate)
+    check_sampler_options(sampler, critic_steps, refine_steps, refine_rate)
     draw = None
     if sampler != "plain":
         def draw(model):
-            return critic_sampler(model, sampler, seed, drs_steps, refine_steps, refine_rate)
+            return critic_sampler(model, sampler, seed, critic_steps, refine_steps, refine_rate)
 
     report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema,
                                  sampler=draw)
