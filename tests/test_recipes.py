@@ -22,8 +22,9 @@ def test_recipe_presets_load_and_train(cli, name, data):
     assert [r["step"] for r in lines] == [2, 4] and all("modes" in r and "hq" in r for r in lines)
     info = json.loads(cli("info", "run", "--json").output)
     assert info["arch"]["name"] == "pac" and info["data"]["source"] == data
-    result = cli("evaluate", "run", "--metrics", "modes,hq,rkl", "--out", "report.json")
+    result = cli("evaluate", "run", "--metrics", "modes,hq,rkl", "--sampler", "refine", "--out", "report.json")
     assert result.exit_code == 0, result.output
+    assert json.loads(Path("report.json").read_text())["meta"]["sampler"].startswith("refine")
 
 
 def test_pac_critic_scores_packs_and_refuses_ragged_batches():

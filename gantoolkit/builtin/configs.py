@@ -10,8 +10,8 @@ def toy_recipe(data: str, steps: int) -> dict:
     return {
         "data": data, "steps": steps,
         "arch": {"name": "pac", "base": "mlp", "pack": 2, "hidden_dim": 64, "g_depth": 3, "d_depth": 3},
-        "loss": "bce", "cond": "none", "g_batch": "fresh", "latent_dim": 8, "batch_size": 256, "ema": 0.999,
-        "lr_decay": 0.5,
+        "loss": {"name": "bce", "r1": 0.1}, "cond": "none", "g_batch": "fresh", "latent_dim": 8, "batch_size": 256,
+        "ema": 0.999, "lr_decay": 0.5,
         "track": ["modes", "hq", "rkl"], "track_every": 1000, "log_every": 1000, "sample_every": 5000,
         "checkpoint_every": 10000,
     }
@@ -27,14 +27,14 @@ PRESETS: dict[str, tuple[str, dict]] = {
         {"data": "digits", "arch": "dcgan", "loss": "wgan-gp", "cond": "onehot", "steps": 1500},
     ),
     "toy-ring": (
-        "mode-collapse recipe for toy:ring: PacGAN packing (2) of an MLP critic, BCE, EMA, learning rates decayed "
-        "to zero over the second half of 40,000 steps; sample with `--sampler drs --drs-steps 2000`",
+        "mode-collapse recipe for toy:ring: PacGAN packing (2) of an MLP critic, BCE with an R1 penalty, EMA, learning "
+        "rates decayed to zero over the second half of 40,000 steps; sample with `--sampler refine`",
         toy_recipe("toy:ring", 40000),
     ),
     "toy-grid": (
-        "mode-collapse recipe for toy:grid: the ring's recipe (PacGAN packing 2, BCE, EMA, decayed learning rates) "
-        "over 80,000 steps; sample with `--sampler drs --drs-steps 2000`",
-        toy_recipe("toy:grid", 80000),
+        "mode-collapse recipe for toy:grid: the ring's recipe (PacGAN packing 2, BCE with an R1 penalty, EMA, decayed "
+        "learning rates, 40,000 steps); sample with `--sampler refine`",
+        toy_recipe("toy:grid", 40000),
     ),
 }
 
