@@ -11,7 +11,7 @@ import torch
 from rich.console import Console
 
 from gantoolkit import distributed, runs
-from gantoolkit.checkpoint import TRAINING, load_checkpoint, missing_plugin_error
+from gantoolkit.checkpoint import TRAINING, Checkpoint, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.datasets import load_dataset
 from gantoolkit.device import resolve_device
@@ -77,7 +77,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
     if fixed:
         flags = ", ".join("--" + k.replace("_", "-") for k in fixed)
         raise ConfigError(f"{flags} cannot change when resuming (the checkpoint fixes them)", "start a new run instead")
-    ckpt = load_checkpoint(runs.resolve_checkpoint(run_dir))
+    ckpt = _newest_checkpoint(run_dir)
     if ckpt.kind != TRAINING:
         raise CheckpointError(f"{ckpt.path} holds a generator only and cannot be resumed",
                               "resume from a run directory written by gantool train")
@@ -112,6 +112,19 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
             last = trainer.fit(config.steps, monitor)
     console.print(f"done: {last}", highlight=False)
     return run_dir
+
+
+def _newest_checkpoint(run_dir: Path) -> Checkpoint:
+    """The run's newest checkpoint. A damaged one is refused (never skipped silently), with the way to resume from
+    the one before it: `--resume` takes a run directory, so "use an earlier checkpoint" would not say how."""
+    path = runs.resolve_checkpoint(run_dir)
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as e:
+        earlier = [step for step, other in runs.list_checkpoints(run_dir) if other != path]
+        if not earlier:
+            raise
+        raise CheckpointError(e.message, f"move it out of {path.parent} to resume from step {earlier[-1]}") from None
 
 
 def _lock_on_main(processes: distributed.Processes, run_dir: Path) -> contextlib.AbstractContextManager[None]:

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file
 
+from gantoolkit.runs import list_checkpoints
 from tests.conftest import TINY_DCGAN
 
 
@@ -117,6 +118,20 @@ def test_resume_continues_to_the_runs_own_total_and_refuses_changes(cli):
     assert Path("r/checkpoints/step-00000004.safetensors").exists()
     refused = cli("train", "--resume", "r", "--steps", "8", "--loss", "wgan")
     assert refused.exit_code == 2 and "--loss cannot change when resuming" in refused.output
+
+
+def test_a_damaged_newest_checkpoint_is_refused_with_the_way_to_resume_from_the_one_before(cli):
+    assert cli(*train_args("--steps", "4", "--checkpoint-every", "2", "--out", "r")).exit_code == 0
+    newest = Path("r/checkpoints/step-00000004.safetensors")
+    newest.write_bytes(newest.read_bytes()[:1000])  # as if a copy of the run was cut short
+    refused = cli("train", "--resume", "r", "--steps", "6")
+    lines = refused.stderr.strip().splitlines()
+    assert refused.exit_code == 2 and len(lines) == 1 and "truncated" in lines[0], refused.output
+    assert f"move it out of {newest.parent} to resume from step 2" in lines[0]
+    assert len(newest.read_bytes()) == 1000  # left as it was
+    newest.rename("step-4.damaged")
+    assert cli("train", "--resume", "r", "--steps", "6").exit_code == 0
+    assert [step for step, _ in list_checkpoints(Path("r"))] == [2, 4, 6]
 
 
 def test_a_run_being_trained_cannot_be_resumed_by_a_second_process(cli, tiny_run):
