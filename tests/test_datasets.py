@@ -512,3 +512,16 @@ def test_registry_resolves_dataset_names(monkeypatch: pytest.MonkeyPatch) -> Non
     assert reg.get("dataset", "fake:3x64x64")[1] == "3x64x64"
     assert reg.create("dataset", "mnist", {"split": "test"}).split == "test"
     assert reg.get("dataset", "cifar10")[0].options()["split"].default == "train"
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
+def test_the_conformance_kit_passes_the_downloadable_datasets_on_files_in_their_format(tmp_path: Path, name: str):
+    """The sweep over registered components skips these when their files are absent; here they are present."""
+    from gantoolkit.testing import check_component
+
+    if name == "cifar10":
+        write_cifar(tmp_path)
+    else:
+        make_mnist(tmp_path, {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}[name])
+    check_component("dataset", name, data_root=tmp_path)  # loads, checks the tensors, trains a small model
