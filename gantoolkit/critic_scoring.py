@@ -43,24 +43,24 @@ class CriticScorer:
 
     @torch.no_grad()
     def scores(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """The critic's logit of each sample (packed with the fixed companions when the critic takes packs)."""
+        """The critic's logit of each sample, chunk by chunk, on the CPU (without gradients)."""
+        device = self.model.device
         out = []
         for start in range(0, len(x), CHUNK):
-            xs = x[start:start + CHUNK].to(self.model.device)
-            ys = labels[start:start + CHUNK].to(self.model.device) if labels is not None else None
-            if self.companions is not None:
-                xs, ys = self._packed(xs, ys)
-                out.append(self.critic(xs, ys)[::self.pack].float().cpu())
-            else:
-                out.append(self.critic(xs, ys).float().cpu())
+            ys = labels[start:start + CHUNK].to(device) if labels is not None else None
+            out.append(self.logits(x[start:start + CHUNK].to(device), ys).float().cpu())
         return torch.cat(out)
 
     def logits(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """The critic's logit of each sample, with gradients (packed like `scores`)."""
+        """The critic's logit of each sample (packed with the fixed companions when the critic takes packs)."""
         if self.companions is not None:
             xs, ys = self._packed(x, y)
             return self.critic(xs, ys)[::self.pack]
         return self.critic(x, y)
+
+    def trained_on(self) -> str:
+        """How the critic was trained on, for a sampler's `describe()` (empty when used as saved)."""
+        return f", critic trained on for {self.tune_steps} steps" if self.tune_steps else ""
 
     def tune(self, real: tuple[torch.Tensor, torch.Tensor | None], steps: int, seed: int) -> None:
         """Train the critic on as a real-vs-generated classifier (BCE, Adam), the generator frozen."""

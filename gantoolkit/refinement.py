@@ -72,5 +72,5 @@ class LatentRefiner(CriticScorer):
             return generator(moved, y, c).float().cpu()
 
     def describe(self) -> str:
-        tuned = f", critic trained on for {self.tune_steps} steps" if self.tune_steps else ""
-        return f"refine (critic-gradient latent refinement, {self.steps} steps of rate {self.rate:g}{tuned})"
+        steps = f"{self.steps} steps of rate {self.rate:g}"
+        return f"refine (critic-gradient latent refinement, {steps}{self.trained_on()})"

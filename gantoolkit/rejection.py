@@ -44,18 +44,7 @@ class RejectionSampler(CriticScorer):
 
     def describe(self) -> str:
         rate = self.accepted / self.drawn if self.drawn else 0.0
-        tuned = f", critic trained on for {self.tune_steps} steps" if self.tune_steps else ""
-        return f"drs (discriminator rejection sampling{tuned}, acceptance {rate:.3f})"
-
-
-def rejection_sampler(model: LoadedGenerator, seed: int = 0, tune_steps: int = 0) -> RejectionSampler:
-    """`--sampler drs [--critic-steps N]` of a loaded model (the real data is loaded only to train the critic on)."""
-    if not tune_steps:
-        return RejectionSampler(model, seed)
-    from gantoolkit.evaluation import load_matching_data
-
-    real = load_matching_data(model, None)
-    return RejectionSampler(model, seed, tune_steps, (real.data, real.labels))
+        return f"drs (discriminator rejection sampling{self.trained_on()}, acceptance {rate:.3f})"
 
 
 def rejection_sample(draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]],

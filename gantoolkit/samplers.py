@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gantoolkit.errors import ConfigError
-from gantoolkit.sampling import LoadedGenerator
+
+if TYPE_CHECKING:  # the CLI reads the defaults below without importing torch
+    from gantoolkit.sampling import LoadedGenerator
 
 #: the names `--sampler` takes
 SAMPLERS = ("plain", "drs", "refine")
@@ -31,16 +33,16 @@ def critic_sampler(model: LoadedGenerator, sampler: str, seed: int = 0, critic_s
                    class_index: int | None = None, truncation: float | None = None) -> Any:
     """The drs or refine sampler of a loaded model: call it with (n, seed); `describe()` names it. With
     `critic_steps` the critic is first trained on, on the model's training data (loaded only then)."""
-    if sampler == "drs":
-        from gantoolkit.rejection import rejection_sampler
-
-        return rejection_sampler(model, seed, critic_steps)
-    from gantoolkit.refinement import LatentRefiner
-
     real = None
     if critic_steps:
         from gantoolkit.evaluation import load_matching_data
 
         data = load_matching_data(model, None)
         real = (data.data, data.labels)
+    if sampler == "drs":
+        from gantoolkit.rejection import RejectionSampler
+
+        return RejectionSampler(model, seed, critic_steps, real)
+    from gantoolkit.refinement import LatentRefiner
+
     return LatentRefiner(model, refine_steps, refine_rate, seed, class_index, truncation, critic_steps, real)

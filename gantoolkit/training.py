@@ -121,10 +121,10 @@ def _newest_checkpoint(run_dir: Path) -> Checkpoint:
     try:
         return load_checkpoint(path)
     except CheckpointError as e:
-        earlier = [step for step, other in runs.list_checkpoints(run_dir) if other != path]
+        earlier = runs.list_checkpoints(run_dir)[:-1]  # oldest first: the newest is `path`
         if not earlier:
             raise
-        raise CheckpointError(e.message, f"move it out of {path.parent} to resume from step {earlier[-1]}") from None
+        raise CheckpointError(e.message, f"move it out of {path.parent} to resume from step {earlier[-1][0]}") from None
 
 
 def _lock_on_main(processes: distributed.Processes, run_dir: Path) -> contextlib.AbstractContextManager[None]:

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantoolkit.samplers import REFINE_RATE, REFINE_STEPS
+
 EPILOG = (
     "Examples:\n\n"
     "  gantool sample runs/digits --n 100 --out grid.png\n\n"
@@ -35,8 +37,8 @@ def register(app: typer.Typer) -> None:
         steps: Annotated[int, typer.Option(help="With --direction: columns from A to B.")] = 7,
         sampler: Annotated[str, typer.Option(metavar="NAME", help="plain; drs (rejection by the critic) or refine (latents moved up the critic's gradient): both need a training checkpoint.")] = "plain",
         critic_steps: Annotated[int, typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first train the critic on for N steps as a real-vs-generated classifier.")] = 0,
-        refine_steps: Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")] = 10,
-        refine_rate: Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")] = 0.01,
+        refine_steps: Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")] = REFINE_STEPS,
+        refine_rate: Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")] = REFINE_RATE,
     ) -> None:
         """Generate samples from a checkpoint."""
         from gantoolkit.errors import ConfigError

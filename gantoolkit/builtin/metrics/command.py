@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantoolkit.samplers import REFINE_RATE, REFINE_STEPS
+
 EPILOG = (
     "Examples:\n\n"
     "  gantool evaluate runs/digits --out report.json\n\n"
@@ -50,8 +52,8 @@ def evaluate(
     device: DeviceOpt = "cpu",
     sampler: SamplerOpt = "plain",
     critic_steps: CriticStepsOpt = 0,
-    refine_steps: RefineStepsOpt = 10,
-    refine_rate: RefineRateOpt = 0.01,
+    refine_steps: RefineStepsOpt = REFINE_STEPS,
+    refine_rate: RefineRateOpt = REFINE_RATE,
 ) -> None:
     """Score a generator: fd, kid, precision/recall, density/coverage, mode and class coverage, memorisation."""
     from gantoolkit.builtin.metrics.features import parse_features
