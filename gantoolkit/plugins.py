@@ -42,6 +42,10 @@ def strict_plugins() -> bool:
     return _flag("GANTOOL_STRICT_PLUGINS")
 
 
+class StrictPluginError(PluginError):
+    """A plugin failure made fatal by GANTOOL_STRICT_PLUGINS=1 (already names the plugin; never recorded again)."""
+
+
 def disabled_plugins() -> set[str]:
     return {p.strip() for p in os.environ.get("GANTOOL_DISABLE_PLUGINS", "").split(",") if p.strip()}
 
@@ -107,7 +111,8 @@ class PluginHost:
             record.errors.append(message)
         if strict_plugins():
             where = f" (distribution {record.distribution})" if record.distribution else ""
-            raise PluginError(f"plugin {record.name!r}{where}: {message}", "unset GANTOOL_STRICT_PLUGINS to continue")
+            raise StrictPluginError(f"plugin {record.name!r}{where}: {message}",
+                                    "unset GANTOOL_STRICT_PLUGINS to continue")
 
     def register_module(self, module: Any, record: PluginRecord) -> None:
         self.records[record.name] = record

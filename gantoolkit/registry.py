@@ -13,7 +13,7 @@ from typing import Any
 from gantoolkit.errors import ConfigError, PluginError, UnknownComponentError, did_you_mean
 from gantoolkit.hookspecs import KIND_ALIASES, KIND_HOOKS
 from gantoolkit.options import OptionInfo, bind_options, option_schema
-from gantoolkit.plugins import PluginHost, PluginRecord
+from gantoolkit.plugins import PluginHost, PluginRecord, StrictPluginError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
 
@@ -92,11 +92,14 @@ class Registry:
     # -- building -------------------------------------------------------------------------------------------
 
     def _collect(self, kind: str, hook_name: str) -> None:
+        """Call each plugin's implementation of `hook_name` on its own, passing only the arguments it names (as
+        pluggy does: hooks may gain arguments later). Whatever it raises is recorded against its plugin."""
         for impl in getattr(self.host.pm.hook, hook_name).get_hookimpls():
             record = self.host.records.get(impl.plugin_name) or PluginRecord(impl.plugin_name, None, None, "?")
+            offered = {"register": self._registrar(kind, record)}
             try:
-                impl.function(register=self._registrar(kind, record))
-            except PluginError:
+                impl.function(*(offered[name] for name in impl.argnames))
+            except StrictPluginError:  # GANTOOL_STRICT_PLUGINS=1: already names the plugin
                 raise
             except (Exception, SystemExit) as e:  # a hook that exits must not end the tool either
                 self.host.fail(record, f"{hook_name} raised {type(e).__name__}: {e}")

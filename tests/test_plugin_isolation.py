@@ -151,6 +151,25 @@ def test_a_hook_that_raises_is_isolated(cli, plugins_dir):
     assert train_tiny(cli, "--loss", "wgan", "--out", "run").exit_code == 0
 
 
+def test_a_hook_raising_plugin_error_does_not_end_help_and_a_hook_without_parameters_loads(cli, plugins_dir):
+    module = unique()
+    make_dist(plugins_dir, "gantool-picky", {module: """
+        import gantoolkit
+        from gantoolkit.errors import PluginError
+
+        @gantoolkit.hookimpl
+        def register_losses(register):
+            raise PluginError("needs a GPU licence")
+
+        @gantoolkit.hookimpl
+        def register_metrics():
+            pass
+        """}, {"picky": module})
+    help_ = cli("--help")
+    assert help_.exit_code == 0 and "train" in help_.stdout
+    assert plugin_records(cli)["picky"]["errors"] == ["register_losses raised PluginError: needs a GPU licence"]
+
+
 def test_a_misspelt_hook_is_reported(cli, plugins_dir):
     module = unique()
     make_dist(plugins_dir, "gantool-typo", {module: """

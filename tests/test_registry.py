@@ -92,9 +92,21 @@ def test_third_party_plugin_registers_and_records_provenance():
     assert ("loss", "hinge-test") in registry.host.records["thirdparty"].registered
 
 
-def test_hook_may_accept_fewer_arguments_and_raise_in_isolation():
+def test_a_hook_that_names_no_parameter_loads_without_error():
+    calls = []
+
+    def register_losses():
+        calls.append("called")
+
+    registry = registry_with(plugin("quiet", register_losses=register_losses))
+    assert calls == ["called"]  # called the way pluggy calls it: with only the arguments it names
+    assert registry.host.records["quiet"].errors == []
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), PluginError("boom", "a hint")])
+def test_a_hook_that_raises_anything_is_isolated_and_recorded(error):
     def register_losses(register):
-        raise RuntimeError("boom")
+        raise error
 
     def register_architectures(register):
         register("tiny-arch", "gantoolkit.builtin.archs.mlp:MLP")
@@ -103,7 +115,7 @@ def test_hook_may_accept_fewer_arguments_and_raise_in_isolation():
                                     register_architectures=register_architectures))
     assert "tiny-arch" in registry.names("architecture")
     assert "bce" in registry.names("loss")  # the built-ins are untouched
-    assert any("RuntimeError: boom" in e for e in registry.host.records["broken"].errors)
+    assert registry.host.records["broken"].errors == [f"register_losses raised {type(error).__name__}: {error}"]
 
 
 def test_clash_is_an_error_naming_both_plugins():
@@ -119,13 +131,24 @@ def test_clash_is_an_error_naming_both_plugins():
     assert "wgan" in registry.names("loss")  # other names keep working
 
 
-def test_strict_mode_turns_plugin_failures_into_errors(monkeypatch):
+@pytest.mark.parametrize("error", [RuntimeError("boom"), PluginError("boom")])
+def test_strict_mode_turns_plugin_failures_into_errors(monkeypatch, error):
     def register_losses(register):
-        raise RuntimeError("boom")
+        raise error
 
     monkeypatch.setenv("GANTOOL_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match="boom"):
+    with pytest.raises(PluginError, match=r"^plugin 'broken' .*register_losses raised .*boom"):
         registry_with(plugin("broken", register_losses=register_losses))
+
+
+def test_strict_mode_names_the_plugin_once_for_a_failure_inside_register(monkeypatch):
+    def register_losses(register):
+        register("bad name!", "x:y")
+
+    monkeypatch.setenv("GANTOOL_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError) as err:
+        registry_with(plugin("sloppy", register_losses=register_losses))
+    assert str(err.value).count("plugin 'sloppy'") == 1 and "invalid loss name 'bad name!'" in str(err.value)
 
 
 def test_invalid_names_are_rejected():
