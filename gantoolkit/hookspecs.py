@@ -9,13 +9,13 @@ users set with `--<kind>-opt key=value` or in a TOML config. `factory` may also 
 imported only when the component is used, which keeps `gantool --help` fast. Datasets may set `argument` (e.g.
 "PATH") to accept `name:ARGUMENT`.
 
-Hooks may gain keyword arguments in later versions; pluggy lets an implementation accept only those it names.
+Hooks may gain keyword arguments in later versions; an implementation is passed only the arguments it names.
+Each kind's hook, plural, aliases, flag and base class are in `gantoolkit.kinds.KINDS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pluggy
 
@@ -66,35 +66,3 @@ def register_commands(register: Register) -> None:
     A `typer.Typer` becomes `gantool NAME SUBCOMMAND ...`; a function (Typer-style parameters) `gantool NAME ...`.
     Core command names (train, sample, info, export, list, plugins) cannot be taken.
     """
-
-
-KIND_HOOKS: dict[str, str] = {
-    "architecture": "register_architectures",
-    "loss": "register_losses",
-    "conditioning": "register_conditionings",
-    "controller": "register_controllers",
-    "dataset": "register_datasets",
-    "metric": "register_metrics",
-    "config": "register_configs",
-    "command": "register_commands",
-}
-
-KIND_PLURALS = {
-    "architecture": "architectures", "loss": "losses", "conditioning": "conditionings", "controller": "controllers",
-    "dataset": "datasets", "metric": "metrics", "config": "configs", "command": "commands",
-}
-
-KIND_ALIASES: dict[str, str] = {
-    **{k: k for k in KIND_HOOKS},
-    **{plural: k for k, plural in KIND_PLURALS.items()},
-    "arch": "architecture",
-    "archs": "architecture",
-    "cond": "conditioning",
-    "conds": "conditioning",
-    "data": "dataset",
-}
-
-
-def hook_signature() -> dict[str, Any]:
-    """Hook name -> docstring, for `gantool plugins --hooks` and the plugin guide's tests."""
-    return {name: globals()[name].__doc__ for name in KIND_HOOKS.values()}

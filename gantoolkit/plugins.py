@@ -18,6 +18,7 @@ import pluggy
 
 from gantoolkit import hookspecs
 from gantoolkit.errors import PluginError, did_you_mean
+from gantoolkit.kinds import hook_names
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.archs",
@@ -85,7 +86,7 @@ def gantoolkit_version() -> str:
 
 def unknown_hooks(module: Any) -> list[str]:
     """Names of `@gantoolkit.hookimpl` functions in `module` that match no gantoolkit hook (typos)."""
-    known = set(hookspecs.KIND_HOOKS.values())
+    known = set(hook_names())
     out = []
     for attr in dir(module):
         try:
@@ -123,7 +124,7 @@ class PluginHost:
             return
         for hook in unknown_hooks(module):  # pluggy would silently ignore a misspelt hook
             self.fail(record, f"defines @hookimpl {hook!r}, which is not a gantoolkit hook "
-                              f"({did_you_mean(hook, hookspecs.KIND_HOOKS.values())})")
+                              f"({did_you_mean(hook, hook_names())})")
 
     def load_builtins(self) -> None:
         version = gantoolkit_version()

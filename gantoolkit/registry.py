@@ -10,25 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from gantoolkit.errors import ConfigError, PluginError, UnknownComponentError, did_you_mean
-from gantoolkit.hookspecs import KIND_ALIASES, KIND_HOOKS
+from gantoolkit.errors import PluginError, UnknownComponentError, did_you_mean
+from gantoolkit.kinds import KINDS, kind_named
 from gantoolkit.options import OptionInfo, bind_options, option_schema
 from gantoolkit.plugins import PluginHost, PluginRecord, StrictPluginError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
-
-#: how each kind is called in messages
-KIND_LABELS = {
-    "architecture": "architecture",
-    "loss": "loss",
-    "conditioning": "conditioning",
-    "controller": "controller",
-    "dataset": "dataset",
-    "metric": "metric",
-    "config": "config",
-    "command": "command",
-}
-
 
 @dataclass
 class ComponentSpec:
@@ -80,10 +67,10 @@ class Registry:
 
     def __init__(self, host: PluginHost) -> None:
         self.host = host
-        self.specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KIND_HOOKS}
+        self.specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
         self.clashes: dict[tuple[str, str], list[ComponentSpec]] = {}
-        for kind, hook_name in KIND_HOOKS.items():
-            self._collect(kind, hook_name)
+        for kind in KINDS.values():
+            self._collect(kind.name, kind.hook)
 
     @classmethod
     def load(cls) -> Registry:
@@ -141,10 +128,7 @@ class Registry:
     @staticmethod
     def kind(kind: str) -> str:
         """Normalise a kind name ("archs" -> "architecture")."""
-        try:
-            return KIND_ALIASES[kind.lower()]
-        except KeyError:
-            raise ConfigError(f"unknown component kind {kind!r}", did_you_mean(kind, KIND_ALIASES)) from None
+        return kind_named(kind).name
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         kind = self.kind(kind)
@@ -171,14 +155,14 @@ class Registry:
                     "uninstall one, or skip one with GANTOOL_DISABLE_PLUGINS=NAME",
                 )
         if base in specs and sep:
-            raise UnknownComponentError(f"{kind} {base!r} takes no argument, got {name!r}", f"use --data {base}")
+            raise UnknownComponentError(f"{kind} {base!r} takes no argument, got {name!r}", f"use {_usage(kind, base)}")
         if base in specs and specs[base].argument:
             raise UnknownComponentError(
-                f"{kind} {name!r} needs an argument", f"use {name}:{specs[base].argument}"
+                f"{kind} {name!r} needs an argument", f"use {_usage(kind, f'{name}:{specs[base].argument}')}"
             )
         choices = [s.name + (f":{s.argument}" if s.argument else "") for s in specs.values()]
         hint = did_you_mean(name, choices) + self._unloaded()
-        raise UnknownComponentError(f"unknown {KIND_LABELS[kind]} {name!r}", hint)
+        raise UnknownComponentError(f"unknown {kind} {name!r}", hint)
 
     def _unloaded(self) -> str:
         """A hint naming plugins that failed or were skipped (they may be where a missing name lives)."""
@@ -192,6 +176,12 @@ class Registry:
         """Build a component by name. (Datasets take their `:argument` through `DataRequest`, see `get`.)"""
         spec, _ = self.get(kind, name)
         return spec.create(options)
+
+
+def _usage(kind: str, name: str) -> str:
+    """How a user names `name` of `kind`: "--data digits" (or just the name for kinds without a flag)."""
+    flag = KINDS[kind].flag
+    return f"{flag} {name}" if flag else name
 
 
 def _owner(spec: ComponentSpec) -> str:

@@ -50,7 +50,7 @@ from gantoolkit.components import (
 from gantoolkit.config import Choice, RunConfig, apply_layer
 from gantoolkit.data import IMAGE, VECTOR, DataInfo, DataRequest, Dataset, DataSource
 from gantoolkit.errors import ConfigError, DataError, GanToolkitError
-from gantoolkit.hookspecs import KIND_HOOKS, KIND_PLURALS
+from gantoolkit.kinds import KINDS
 from gantoolkit.plugins import PluginHost, PluginRecord
 from gantoolkit.registry import ComponentSpec, Registry, get_registry, use_registry
 
@@ -264,7 +264,7 @@ def plugin_registry(*plugins: Any, entry_points: bool = False) -> Registry:
 
 def _factory_plugin(kind: str, name: str, factory: Any, argument: str | None = None) -> types.ModuleType:
     module = types.ModuleType(f"conformance-{name}")
-    hook = KIND_HOOKS[kind]
+    hook = KINDS[kind].hook
 
     def register_hook(register: Callable[..., None]) -> None:
         register(name, factory, summary="under test", argument=argument)
@@ -314,7 +314,9 @@ def _build_component(chk: _Check, spec: ComponentSpec, options: dict[str, Any] |
                                    "check it with options=...") from e
 
 
-def _create(chk: _Check, registry: Registry, kind: str, name: str, options: dict[str, Any] | None, base: type) -> Any:
+def _create(chk: _Check, registry: Registry, kind: str, name: str, options: dict[str, Any] | None) -> Any:
+    """The component built from its options; it must be an instance of its kind's base class."""
+    base = KINDS[kind].base_class()
     spec, _ = registry.get(kind, name)
     obj = _build_component(chk, spec, options)
     chk.require(isinstance(obj, base), "factory-type",
@@ -534,7 +536,7 @@ def check_architecture(
     """Check an architecture on each shape it accepts (image C x H x W and/or vector D), then train it."""
     name, registry = _resolve("architecture", architecture, name, registry)
     chk = _Check("architecture", name)
-    arch: Architecture = _create(chk, registry, "architecture", name, options, Architecture)
+    arch: Architecture = _create(chk, registry, "architecture", name, options)
     supported: list[DataInfo] = []
     for shape in shapes:
         info = tiny_info(shape)
@@ -691,7 +693,7 @@ def check_loss(
     """Check a loss's recipe, values, gradients and penalty, then train with it on images and vectors."""
     name, registry = _resolve("loss", loss, name, registry)
     chk = _Check("loss", name)
-    obj: Loss = _create(chk, registry, "loss", name, options, Loss)
+    obj: Loss = _create(chk, registry, "loss", name, options)
     n_critic = obj.n_critic
     chk.require(isinstance(n_critic, int) and not isinstance(n_critic, bool) and n_critic >= 1, "n-critic",
                 f"n_critic must be an int >= 1, got {n_critic!r}")
@@ -820,7 +822,7 @@ def check_conditioning(
     chk = _Check("conditioning", name)
     supported = []
     for shape in (IMAGE_SHAPE, VECTOR_SHAPE):
-        cond: Conditioning = _create(chk, registry, "conditioning", name, options, Conditioning)
+        cond: Conditioning = _create(chk, registry, "conditioning", name, options)
         info = tiny_info(shape)
         try:
             cond.setup(info)
@@ -1105,11 +1107,11 @@ def check_metric(
 ) -> None:
     """Compute a metric (`gantoolkit.evaluation.Metric`) on every kit context it applies to: labelled 2-D vectors,
     labelled 1x8x8 images, and the toy:ring mixture, with uniform-noise "samples"."""
-    from gantoolkit.evaluation import EvalContext, Metric
+    from gantoolkit.evaluation import EvalContext
 
     name, registry = _resolve("metric", metric, name, registry)
     chk = _Check("metric", name)
-    obj = _create(chk, registry, "metric", name, options, Metric)
+    obj = _create(chk, registry, "metric", name, options)
     keys = obj.keys
     chk.require(isinstance(keys, tuple) and keys and all(isinstance(k, str) for k in keys), "metric-keys",
                 f"keys must be a non-empty tuple of names, got {keys!r}")
@@ -1171,16 +1173,15 @@ def check_config(config: str, *, registry: Registry | None = None) -> None:
         run = apply_layer(RunConfig(), values, f"config {name!r}").validate()
     except GanToolkitError as e:
         chk.fail("config-valid", str(e))
-    for key, kind in (("arch", "architecture"), ("loss", "loss"), ("cond", "conditioning"), ("data", "dataset")):
-        try:
-            registry.get(kind, getattr(run, key).name)
-        except GanToolkitError as e:
-            chk.fail("config-components", str(e))
-    for choice in run.controllers:
-        try:
-            registry.get("controller", choice.name)
-        except GanToolkitError as e:
-            chk.fail("config-components", str(e))
+    for kind in KINDS.values():
+        if kind.setting is None:
+            continue
+        chosen = getattr(run, kind.setting)
+        for choice in chosen if isinstance(chosen, list) else [chosen]:
+            try:
+                registry.get(kind.name, choice.name)
+            except GanToolkitError as e:
+                chk.fail("config-components", str(e))
 
 
 def check_command(command: str, *, registry: Registry | None = None) -> None:
@@ -1206,17 +1207,6 @@ def check_command(command: str, *, registry: Registry | None = None) -> None:
 # -- whole plugins and the whole registry --------------------------------------------------------------------
 
 
-CHECKS: dict[str, Callable[..., None]] = {
-    "architecture": check_architecture,
-    "loss": check_loss,
-    "conditioning": check_conditioning,
-    "controller": check_controller,
-    "metric": check_metric,
-    "config": check_config,
-    "command": check_command,
-}
-
-
 def _normal(dist: str) -> str:
     return re.sub(r"[-_.]+", "-", dist).lower()
 
@@ -1226,7 +1216,7 @@ def registered_components(
 ) -> list[tuple[str, str]]:
     """(kind, name) of every registered component the kit can check (for `pytest.mark.parametrize`)."""
     registry = registry or get_registry()
-    kinds = [registry.kind(kind)] if kind else list(KIND_HOOKS)
+    kinds = [registry.kind(kind)] if kind else list(KINDS)
     out = []
     for k in kinds:
         for spec in registry.list(k):
@@ -1236,20 +1226,19 @@ def registered_components(
 
 
 def check_component(kind: str, name: str, *, registry: Registry | None = None, **kwargs: Any) -> None:
-    """Run the check for `kind` on a registered name (datasets that take an ARGUMENT get a working example)."""
+    """Run the kit's check for `kind` (from `gantoolkit.kinds.KINDS`) on a registered name; a name that takes an
+    ARGUMENT and is given without one is checked with a working example argument."""
     registry = registry or get_registry()
-    kind = registry.kind(kind)
-    if kind == "dataset":
-        spec = registry.specs["dataset"].get(name.partition(":")[0])
-        if spec is not None and spec.argument and ":" not in name:
-            with _example_argument(spec) as argument:
-                check_dataset(name, argument=argument, registry=registry, **kwargs)
-            return
-        check_dataset(name, registry=registry, **kwargs)
+    entry = KINDS[registry.kind(kind)]
+    if entry.check is None:
+        raise ComponentUnavailable(f"the kit has no rules for {entry.plural} yet")
+    check: Callable[..., None] = globals()[entry.check]
+    spec = registry.specs[entry.name].get(name.partition(":")[0])
+    if spec is not None and spec.argument and ":" not in name:
+        with _example_argument(spec) as argument:
+            check(f"{name}:{argument}", registry=registry, **kwargs)
         return
-    if kind not in CHECKS:
-        raise ComponentUnavailable(f"the kit has no rules for {KIND_PLURALS[kind]} yet")
-    CHECKS[kind](name, registry=registry, **kwargs)
+    check(name, registry=registry, **kwargs)
 
 
 @contextlib.contextmanager
@@ -1331,7 +1320,7 @@ def check_plugin(distribution: str, *, components: bool = True) -> Registry:
                     f"plugin {record.name!r} is disabled by GANTOOL_DISABLE_PLUGINS")
         chk.require(not record.errors, "plugin-loads", f"plugin {record.name!r}: " + "; ".join(record.errors))
     for kind, name in registered_components(registry=registry, distribution=distribution):
-        spec, _ = registry.get(kind, name)
+        spec = registry.specs[kind][name]  # not get(): a dataset that takes an ARGUMENT needs one there
         chk.require(spec.version == dist.version, "provenance",
                     f"{kind} {name!r} records version {spec.version!r}, not {dist.version!r}")
     if components:

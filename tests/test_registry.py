@@ -175,3 +175,33 @@ def test_options_schema_lists_types_and_defaults():
     options = registry.get("architecture", "dcgan")[0].options()
     assert options["ngf"].default == 64 and options["ngf"].annotation is int
     assert "critic_norm" in options
+
+
+def test_the_table_of_kinds_matches_the_hooks_the_kit_and_the_registry():
+    from gantoolkit import hookspecs, testing
+    from gantoolkit.kinds import KINDS, kind_named
+
+    specs = {name for name in dir(hookspecs) if getattr(getattr(hookspecs, name), "gantoolkit_spec", None)}
+    assert specs == {kind.hook for kind in KINDS.values()}
+    registry = Registry.load()
+    assert set(registry.specs) == set(KINDS)
+    for kind in KINDS.values():
+        assert all(kind_named(word) is kind for word in kind.words())
+        assert kind.check is not None and callable(getattr(testing, kind.check))
+        if kind.has_options:  # every registered factory builds the base class the table names
+            base = kind.base_class()
+            assert isinstance(base, type)
+            for spec in registry.list(kind.name):
+                factory = spec.load()
+                assert not isinstance(factory, type) or issubclass(factory, base) or kind.name == "controller", spec
+    with pytest.raises(ConfigError, match="did you mean 'archs'"):
+        kind_named("arcs")
+
+
+def test_hints_use_each_kinds_flag():
+    registry = Registry.load()
+    with pytest.raises(UnknownComponentError, match=r"use --data folder:PATH"):
+        registry.get("dataset", "folder")
+    with pytest.raises(UnknownComponentError, match=r"use --data digits\)"):
+        registry.get("datasets", "digits:x")
+

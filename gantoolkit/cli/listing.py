@@ -7,13 +7,17 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from gantoolkit.hookspecs import KIND_HOOKS
+from gantoolkit.kinds import KINDS
+
+#: each kind by its shortest plural word: archs, losses, conds, ...
+KIND_HELP = ", ".join(min((w for w in (k.plural, *k.aliases) if w.endswith("s")), key=len)
+                      for k in KINDS.values()) + "; all when omitted."
 
 
 def register(app: typer.Typer) -> None:
     @app.command("list", rich_help_panel="Plugins")
     def list_(
-        kind: Annotated[Optional[str], typer.Argument(help="archs, losses, conds, controllers, datasets, metrics, configs, commands; all when omitted.")] = None,
+        kind: Annotated[Optional[str], typer.Argument(help=KIND_HELP)] = None,
         pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'wgan*'.")] = "*",
         options: Annotated[bool, typer.Option("--options", help="Show each component's options.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -25,13 +29,13 @@ def register(app: typer.Typer) -> None:
         from gantoolkit.registry import get_registry
 
         registry = get_registry()
-        kinds = [registry.kind(kind)] if kind else list(KIND_HOOKS)
+        kinds = [registry.kind(kind)] if kind else list(KINDS)
         rows = []
         for k in kinds:
             for spec in registry.list(k, pattern):
                 row: dict[str, Any] = {"kind": k, "name": spec.name + (f":{spec.argument}" if spec.argument else ""),
                        "summary": spec.summary, "plugin": spec.plugin, "distribution": spec.distribution}
-                if options and k not in ("config", "command"):
+                if options and KINDS[k].has_options:
                     row["options"] = [o.describe() for o in spec.options().values()]
                 rows.append(row)
         if as_json:
