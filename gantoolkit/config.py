@@ -23,6 +23,9 @@ COMPONENT_FIELDS = ("arch", "loss", "cond", "data")
 MAX_SEED = 2**32 - 1
 #: largest --image-size (a whole dataset is held in memory at this size)
 MAX_IMAGE_SIZE = 4096
+#: settings that name a path or an action (where data lives, whether to download it): they come from the command
+#: line or the defaults, never from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
+FROM_COMMAND_LINE = ("data_root", "download")
 
 
 @dataclass
@@ -92,7 +95,12 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunConfig:
-        return apply_layer(cls(), raw, "checkpoint config")
+        """A configuration saved in a file (a checkpoint). Its paths and actions (`FROM_COMMAND_LINE`) are not read:
+        they keep their defaults, and a command sets them from its own flags only."""
+        if not isinstance(raw, dict):
+            raise ConfigError("checkpoint config must be a table of settings")
+        saved = {k: v for k, v in raw.items() if str(k).replace("-", "_") not in FROM_COMMAND_LINE}
+        return apply_layer(cls(), saved, "checkpoint config")
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for values no run can use."""
