@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save
 from gantoolkit.config import RunConfig
 from gantoolkit.data import IMAGE, VECTOR, DataInfo
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, UnknownComponentError
+from gantoolkit.outputs import atomic_write as atomic_write  # where every output is written
 
 FORMAT = "gantoolkit"
 FORMAT_VERSION = 1
@@ -74,32 +75,6 @@ def optimizer_from_tensors(prefix: str, tensors: dict[str, torch.Tensor], meta: 
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`.
-
-    A crash at any moment leaves either the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Serialise and write atomically; JSON-encode non-string metadata values."""
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), **encode_metadata(metadata)}
@@ -123,31 +98,6 @@ def _write_hint(error: OSError) -> str:
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "check that the folder is writable"
     return "nothing was replaced; the previous file is intact"
-
-
-def check_replaceable(path: Path, fmt: str = FORMAT, kind: str | None = None) -> None:
-    """Refuse to replace an existing file with one of another kind: a training checkpoint, a classifier, directions
-    or a file gantool did not write are never overwritten by a command's `--out` (only a file of the same kind is)."""
-    path = Path(path)
-    if not path.exists():
-        return
-    meta: dict[str, str] = {}
-    if path.is_file():
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                meta = fh.metadata() or {}
-        except (SafetensorError, OSError, ValueError):
-            meta = {}
-    found, found_kind = meta.get("format"), meta.get("kind", TRAINING)
-    if found == fmt and (kind is None or found_kind == kind):
-        return
-    if path.is_dir():
-        what = "a folder"
-    elif found == FORMAT:
-        what = f"a gantoolkit {'training' if found_kind == TRAINING else found_kind} checkpoint"
-    else:
-        what = f"a {found} file" if found else "a file gantool did not write"
-    raise ConfigError(f"{str(path)!r} already exists and is {what}; it is not replaced", "choose another --out")
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -288,7 +238,9 @@ def _check_description(kind: str, step: int, data: DataInfo, components: Any) ->
 
 
 def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkitError:
-    """Turn "unknown component" into "this checkpoint needs plugin X: pip install X"."""
+    """Turn "unknown component" into "this checkpoint says it was made with plugin X (pip install X)". The name is
+    the file's claim, so it is offered only when it is a valid distribution name (PEP 508) and a plain version, and
+    the message says where it came from."""
     if not isinstance(error, UnknownComponentError):
         return error
     for key, info in ckpt.components.items():
@@ -296,20 +248,18 @@ def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkit
         if name and f"{name!r}" in error.message:
             dist, version = info.get("distribution"), info.get("version")
             what = key.split(":")[0]
-            if _is_distribution_name(dist) and (version is None or _is_distribution_name(version)):
+            if _is_distribution_name(dist) and (version is None or _is_version(version)):
                 release = f"{dist} {version}" if version else dist
+                claim = f"{str(ckpt.path)!r} needs {what} {name!r}; the checkpoint says it was made with the plugin " \
+                        f"distribution {release}"
                 if _is_installed(dist):
                     return CheckpointError(
-                        f"{str(ckpt.path)!r} needs {what} {name!r} from the plugin distribution {release}, "
-                        "which is installed but was not loaded",
+                        f"{claim}, which is installed but was not loaded",
                         "see `gantool plugins` for its load error, or unset GANTOOL_DISABLE_PLUGINS / "
                         "GANTOOL_DISABLE_PLUGIN_AUTOLOAD",
                     )
-                return CheckpointError(
-                    f"{str(ckpt.path)!r} needs {what} {name!r} from the plugin distribution {release}, "
-                    "which is not installed",
-                    f"pip install {dist}",
-                )
+                return CheckpointError(f"{claim}, which is not installed",
+                                       f"if you trust the file and that distribution: pip install {dist}")
     return CheckpointError(f"{str(ckpt.path)!r} needs a component that is not installed: {error.message}")
 
 
@@ -325,8 +275,14 @@ def _is_installed(distribution: str) -> bool:
 
 
 def _is_distribution_name(text: Any) -> bool:
-    """A plain package name or version (letters, digits, . _ - +): metadata never puts anything else in a hint."""
-    return isinstance(text, str) and bool(_PLAIN_NAME.fullmatch(text))
+    """A valid distribution name (PEP 508: letters, digits and . _ -, starting and ending with a letter or digit)."""
+    return isinstance(text, str) and len(text) <= 100 and bool(_DISTRIBUTION.fullmatch(text))
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?")
+def _is_version(text: Any) -> bool:
+    """A plain version string (PEP 440's characters: letters, digits, . + ! -, at most 64 of them)."""
+    return isinstance(text, str) and bool(_VERSION.fullmatch(text))
+
+
+_DISTRIBUTION = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}")

@@ -9,7 +9,8 @@ on data that Inception never saw. The API is small and stable:
 
     clf.logits(x)    B×K class scores       x: model-space images B×C×H×W in [-1, 1] (`data.to_model_space`,
     clf.features(x)  B×F penultimate        or a generator's output); other sizes are resized to the
-    clf.predict(x)   B class indices        classifier's input size, so gradients flow back to x
+    clf.predict(x)   B class indices        classifier's input size, so gradients flow back to x (the commands
+                                            refuse data of another shape: `clf.check_shape`)
     clf.info         ClassifierInfo: backbone and its kwargs, class names, input shape, normalisation,
                      held-out accuracy, data source
 
@@ -27,6 +28,7 @@ downloaded.
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ from torch import nn
 
 from gantoolkit.data import Dataset, to_model_space
 from gantoolkit.errors import ConfigError, DataError, did_you_mean
+from gantoolkit.outputs import Output
 
 FORMAT = "gantoolkit-classifier"
 FORMAT_VERSION = 1
@@ -69,8 +72,90 @@ class ClassifierInfo:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ClassifierInfo:
+        """The description read from a file, checked (ValueError naming what is wrong)."""
+        if not isinstance(raw, dict):
+            raise ValueError("not a table")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        info = cls(**{k: v for k, v in raw.items() if k in known})
+        info.check()
+        return info
+
+    def check(self) -> None:
+        """What rebuilding the network relies on: plain types, bounded sizes, one mean and std per channel,
+        and only the timm options gantoolkit writes (ValueError otherwise)."""
+        from gantoolkit.config import MAX_IMAGE_SIZE
+
+        shape = self.input_shape
+        if not isinstance(self.backbone, str) or not self.backbone:
+            raise ValueError("no backbone name")
+        if not (isinstance(shape, list) and len(shape) == 3 and all(_int_in(v, 1, MAX_IMAGE_SIZE) for v in shape)
+                and shape[0] <= MAX_CHANNELS):
+            raise ValueError(f"input shape {shape!r} is not C×H×W with 1..{MAX_CHANNELS} channels and sides up to "
+                             f"{MAX_IMAGE_SIZE}")
+        if not _int_in(self.num_classes, 1, MAX_CLASSES):
+            raise ValueError(f"{self.num_classes!r} classes (a classifier has 1 to {MAX_CLASSES})")
+        if not isinstance(self.class_names, list) or len(self.class_names) != self.num_classes \
+                or not all(isinstance(c, str) for c in self.class_names):
+            raise ValueError(f"{self.num_classes} classes need as many class names")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if not (isinstance(values, list) and len(values) == shape[0]
+                    and all(_number(v) and math.isfinite(v) for v in values)):
+                raise ValueError(f"its normalisation {name} {values!r} is not one finite number per channel "
+                                 f"({shape[0]})")
+        if not all(v > 0 for v in self.std):
+            raise ValueError(f"its normalisation std {self.std!r} is not positive")
+        if not (isinstance(self.stem_stride1, bool) and isinstance(self.drop_maxpool, bool)):
+            raise ValueError("its stem settings are not true/false")
+        if self.resize_to is not None and not _int_in(self.resize_to, 1, MAX_IMAGE_SIZE):
+            raise ValueError(f"resize_to {self.resize_to!r} is not a side in 1..{MAX_IMAGE_SIZE}")
+        check_backbone_kwargs(self.backbone_kwargs)
+
+
+#: at most this many classes (a file claiming more is refused before anything is allocated)
+MAX_CLASSES = 100_000
+#: at most this many image channels
+MAX_CHANNELS = 16
+
+
+def _unit(value: Any) -> bool:
+    return _number(value) and 0 <= value < 1
+
+
+#: the timm arguments a classifier may carry (`--backbone-opt KEY=VALUE`, saved in the file), with their checks:
+#: numbers and switches that shape the network. Nothing else is passed to timm, from the command line or from a file,
+#: so a classifier file never makes timm read a path it names (checkpoint_path, pretrained_cfg, ...).
+BACKBONE_OPTIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "drop_rate": ("a number in [0, 1)", _unit),
+    "drop_path_rate": ("a number in [0, 1)", _unit),
+    "drop_block_rate": ("a number in [0, 1)", _unit),
+    "global_pool": ("avg, max, avgmax or catavgmax", lambda v: v in ("avg", "max", "avgmax", "catavgmax")),
+    "zero_init_last": ("true or false", lambda v: isinstance(v, bool)),
+    "output_stride": ("8, 16 or 32", lambda v: _int_in(v, 8, 32) and v in (8, 16, 32)),
+}
+
+
+def check_backbone_kwargs(kwargs: Any) -> dict[str, Any]:
+    """`kwargs` when every key is in BACKBONE_OPTIONS with a value it accepts; ValueError naming the first that is
+    not."""
+    if not isinstance(kwargs, dict):
+        raise ValueError("its timm options are not a table")
+    for key, value in kwargs.items():
+        if key not in BACKBONE_OPTIONS:
+            raise ValueError(f"timm option {key!r} is not one gantoolkit passes on (it takes "
+                             f"{', '.join(sorted(BACKBONE_OPTIONS))})")
+        what, accepts = BACKBONE_OPTIONS[key]
+        if not accepts(value):
+            raise ValueError(f"timm option {key}={value!r} must be {what}")
+    return dict(kwargs)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 class Classifier(nn.Module):
@@ -113,6 +198,14 @@ class Classifier(nn.Module):
             hint = f"this classifier has classes 0..{self.num_classes - 1}"
             raise ConfigError(f"class {index} is out of range", hint)
         return index
+
+    def check_shape(self, shape: tuple[int, ...], what: str, hint: str) -> None:
+        """Refuse images of another shape than the classifier was trained on (`what` makes them, e.g. "the
+        generator"): a classifier is never silently resized onto other data."""
+        mine = tuple(self.info.input_shape)
+        if tuple(shape) != mine:
+            raise ConfigError(f"the classifier was trained on {'x'.join(map(str, mine))} images, but {what} "
+                              f"{'x'.join(map(str, shape))}", hint)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Model-space images -> the backbone's normalised input (differentiable)."""
@@ -285,6 +378,10 @@ def train_classifier(
             raise ConfigError(f"--pretrained-file {str(pretrained_file)!r} is not an existing .safetensors file",
                               "timm publishes model.safetensors for its backbones; nothing is downloaded")
     _check_backbone(backbone)
+    try:
+        kwargs = check_backbone_kwargs(dict(backbone_kwargs or {}))
+    except ValueError as e:
+        raise ConfigError(f"--backbone-opt: {e}") from None
     target = resolve_device(device)
     torch.manual_seed(seed)
     channels, side, _ = info_data.shape
@@ -292,7 +389,7 @@ def train_classifier(
     info = ClassifierInfo(
         backbone=backbone, num_classes=info_data.num_classes,
         class_names=list(info_data.class_names or [str(i) for i in range(info_data.num_classes)]),
-        input_shape=list(info_data.shape), mean=mean, std=std, backbone_kwargs=dict(backbone_kwargs or {}),
+        input_shape=list(info_data.shape), mean=mean, std=std, backbone_kwargs=kwargs,
         data=info_data.to_json(),
     )
     probe = build_network(info)
@@ -336,7 +433,7 @@ def train_classifier(
 # -- files ----------------------------------------------------------------------------------------------------------
 
 
-def save_classifier(path: str | Path, clf: Classifier) -> None:
+def save_classifier(path: str | Path | Output, clf: Classifier) -> None:
     """Write weights (safetensors) and `clf.info` plus provenance (JSON metadata) atomically."""
     import timm
 
@@ -349,7 +446,7 @@ def save_classifier(path: str | Path, clf: Classifier) -> None:
         "timm_version": timm.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    write_file(Path(path), dict(clf.net.state_dict()), FORMAT, FORMAT_VERSION, meta)
+    write_file(path, dict(clf.net.state_dict()), FORMAT, FORMAT_VERSION, meta)
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
@@ -361,10 +458,11 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
     tensors, meta = read_file(Path(path), FORMAT, FORMAT_VERSION, "classifier", _HINT)
     try:
         info = ClassifierInfo.from_json(meta["classifier"])
-        if len(info.input_shape) != 3 or len(info.class_names) != info.num_classes:
-            raise ValueError("inconsistent shape or class names")
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{str(path)!r} has damaged classifier metadata ({e})", _HINT) from None
+    bad = next((k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())), None)
+    if bad is not None:
+        raise CheckpointError(f"{str(path)!r} holds NaN or infinite weights ({bad})", _HINT)
     net = build_network(info)
     try:
         net.load_state_dict(tensors)

@@ -57,15 +57,17 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
 
 
 def check_pair(model: LoadedGenerator, classifier: Classifier) -> None:
-    """The classifier must read this generator's images (same channels; sizes are resized)."""
+    """The classifier must have been trained on images like this generator's (same channels and size)."""
     if not model.data.is_image:
         raise ConfigError("this generator makes vectors; classifier editing needs an image generator")
     channels = model.data.shape[0]
+    hint = "train a classifier on the generator's data: gantool classifier train --data ... --image-size ..."
     if classifier.info.input_shape[0] != channels:
         raise ConfigError(
             f"the classifier takes {classifier.info.input_shape[0]}-channel images, the generator makes {channels}",
-            "train a classifier on the generator's data: gantool classifier train --data ...",
+            hint,
         )
+    classifier.check_shape(tuple(model.data.shape), "the generator makes", hint)
 
 
 def edit_latents(

@@ -214,6 +214,7 @@ def check_classifier(model: Classifier, ctx: EvalContext) -> None:
     if channels != ctx.info.shape[0] or model.num_classes < 1:
         raise MetricError(f"the classifier takes {channels}-channel images but the data has {ctx.info.shape[0]}",
                           "use a classifier trained on this data")
+    model.check_shape(tuple(ctx.info.shape), "the data is", "use a classifier trained on this data")
     if ctx.info.labelled and model.num_classes != ctx.info.num_classes:
         raise MetricError(f"the classifier knows {model.num_classes} classes but the data has "
                           f"{ctx.info.num_classes}", "use a classifier trained on this data")

@@ -1,0 +1,198 @@
+"""Hostile files and careless numbers: what a checkpoint, directions file, classifier or config says never chooses
+what the program does beyond its own tensors, nothing hangs, and every refusal is one line naming the real cause.
+
+Each test is the attack or the mistake a user would make, through the real CLI: exit code 2 and one `error:` line on
+stderr, no traceback, and nothing created, changed or downloaded on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from tests.conftest import TINY_DCGAN
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    """A finished tiny conditional run (4 steps, checkpoints at 2 and 4), its directions and an 8x8 classifier."""
+    from gantoolkit.cli import build_app
+    from gantoolkit.registry import reset_registry
+
+    reset_registry()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("hostile")
+
+    def gantool(*args) -> None:
+        result = CliRunner().invoke(build_app(), [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+
+    gantool("train", *TINY_DCGAN, "--cond", "onehot", "--image-size", "8", "--steps", "4", "--checkpoint-every", "2",
+            "--out", root / "run")
+    gantool("directions", root / "run", "--method", "sefa", "--num", "2", "--out", root / "dirs.safetensors")
+    gantool("classifier", "train", "--image-size", "8", "--epochs", "1", "--out", root / "clf8.safetensors")
+    return root
+
+
+@pytest.fixture
+def work(made, tmp_path, monkeypatch) -> Path:
+    """The made files copied into the test's working directory."""
+    shutil.copytree(made, tmp_path, dirs_exist_ok=True, copy_function=shutil.copy2)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+CKPT = Path("run/checkpoints/step-00000004.safetensors")
+
+
+def metadata(path: Path) -> dict[str, str]:
+    with safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata())
+
+
+def rewrite(source: Path, target: Path, config: dict | None = None, tensors: dict | None = None,
+            **meta: str) -> Path:
+    """A copy of a safetensors file with changed metadata, saved configuration entries or tensors."""
+    saved = metadata(source)
+    if config is not None:
+        saved["config"] = json.dumps({**json.loads(saved["config"]), **config})
+    saved.update(meta)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors if tensors is not None else load_file(str(source)), str(target), metadata=saved)
+    return target
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            out[str(path.relative_to(root))] = ("special", os.lstat(path).st_mtime_ns)
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        out[str(path.relative_to(root))] = (path.stat().st_mtime_ns, digest)
+    return out
+
+
+def refused(result, message: str, code: int = 2) -> str:
+    """The one error line of a refused command (exit `code`, no traceback), checked to contain `message`."""
+    lines = result.stderr.splitlines()
+    assert result.exit_code == code, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output and "unexpected" not in lines[0], lines[0]
+    assert message in lines[0], lines[0]
+    return lines[0]
+
+
+def no_download(monkeypatch) -> list[str]:
+    """Every download function of the built-in datasets fails the test if called; returns the calls."""
+    import torchvision.datasets
+
+    from gantoolkit.builtin.datasets import cifar
+
+    calls: list[str] = []
+
+    def forbidden(*args, **kwargs):
+        calls.append("download")
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(cifar, "_download", forbidden)
+    for name in ("MNIST", "FashionMNIST"):
+        monkeypatch.setattr(getattr(torchvision.datasets, name), "download", forbidden)
+    return calls
+
+
+# -- 1. a file never chooses paths or actions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["mnist", "fashion-mnist", "cifar10"])
+def test_a_checkpoint_asking_to_download_into_its_own_folder_is_not_obeyed(cli, work, monkeypatch, data):
+    """The saved config says download=true into a folder of the file's choosing: neither evaluate nor resume
+    downloads or creates anything; they look for the data where the command line says (its default here)."""
+    calls = no_download(monkeypatch)
+    target = work / "elsewhere" / "evil-root"
+    rewrite(CKPT, work / "dl" / "checkpoints" / "step-00000004.safetensors",
+            config={"data": {"name": data, "options": {}}, "download": True, "data_root": str(target)})
+    before = snapshot(work)
+    for args in (["evaluate", "dl", "--metrics", "nn", "--out", "r.json"], ["train", "--resume", "dl", "--steps", "8"],
+                 ["sample", "dl", "--sampler", "drs", "--critic-steps", "2", "--out", "x.png"]):
+        line = refused(cli(*args), "not found in data")
+        assert "evil-root" not in line and "download" in line  # the hint says how to ask for it
+    assert calls == [] and not target.parent.exists()
+    assert snapshot(work) == before
+
+
+def test_download_and_data_root_still_come_from_the_command_line_on_resume(cli, work, monkeypatch):
+    import torchvision.datasets
+
+    asked: list[str] = []
+
+    def offline(self, *args, **kwargs):
+        asked.append(str(self.root))
+        raise RuntimeError("network is off")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    rewrite(CKPT, work / "dl" / "checkpoints" / "step-00000004.safetensors",
+            config={"data": {"name": "mnist", "options": {}}, "download": False, "data_root": "saved-root"})
+    refused(cli("train", "--resume", "dl", "--steps", "8", "--download", "--data-root", "mine"),
+            "could not download MNIST into mine")
+    assert asked == ["mine"] and not (work / "saved-root").exists()
+
+
+def test_a_checkpoint_naming_a_distribution_says_the_name_is_its_claim(cli, work):
+    saved = metadata(CKPT)
+    components = json.loads(saved["components"])
+    for distribution, offered in (("os", True), ("evil; curl x | sh", False), ("-e git+https://x", False),
+                                  ("a" * 300, False), ("ok-name", True)):
+        components["arch"] = {"name": "os:system", "plugin": "x", "distribution": distribution, "version": "1.0"}
+        path = rewrite(CKPT, work / "claims.safetensors", config={"arch": {"name": "os:system", "options": {}}},
+                       components=json.dumps(components))
+        line = refused(cli("sample", path, "--out", "x.png"), "os:system")
+        if offered:
+            assert f"the checkpoint says it was made with the plugin distribution {distribution} 1.0" in line
+            assert line.endswith(f"pip install {distribution})")
+        else:
+            assert "pip install" not in line and distribution not in line
+    components["arch"]["distribution"], components["arch"]["version"] = "fine", "1.0; rm -rf /"
+    path = rewrite(CKPT, work / "claims.safetensors", config={"arch": {"name": "os:system", "options": {}}},
+                   components=json.dumps(components))
+    assert "pip install" not in refused(cli("sample", path, "--out", "x.png"), "os:system")
+
+
+def classifier_meta(path: Path, **changes) -> Path:
+    saved = metadata(Path("clf8.safetensors"))
+    info = {**json.loads(saved["classifier"]), **changes}
+    return rewrite(Path("clf8.safetensors"), path, classifier=json.dumps(info))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"checkpoint_path": "/etc/passwd"}, "timm option 'checkpoint_path' is not one gantoolkit passes on"),
+    ({"pretrained_cfg_overlay": {"file": "x.pth"}}, "timm option 'pretrained_cfg_overlay'"),
+    ({"pretrained": True}, "timm option 'pretrained'"),
+    ({"drop_rate": "0.1; import os"}, "timm option drop_rate='0.1; import os' must be a number in [0, 1)"),
+    ({"output_stride": 10**9}, "output_stride"),
+    ("not a table", "timm options are not a table"),
+])
+def test_a_classifier_file_cannot_hand_timm_options_of_its_own(cli, work, kwargs, message):
+    evil = classifier_meta(work / "evil-clf.safetensors", backbone_kwargs=kwargs)
+    before = snapshot(work)
+    for args in (["classifier", "info", evil], ["edit", "run", "--classifier", evil, "--target", "1", "--out", "e.png"],
+                 ["evaluate", "run", "--features", f"classifier:{evil}", "--metrics", "fd", "--out", "r.json"]):
+        refused(cli(*args), message)
+    assert snapshot(work) == before
+
+
+def test_the_command_line_is_held_to_the_same_timm_options(cli, work):
+    refused(cli("classifier", "train", "--image-size", "8", "--backbone-opt", "checkpoint_path=x.pth", "--out",
+                "c.safetensors"), "--backbone-opt: timm option 'checkpoint_path' is not one gantoolkit passes on")
+    assert not Path("c.safetensors").exists()
