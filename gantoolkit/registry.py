@@ -69,6 +69,8 @@ class Registry:
         self.host = host
         self.specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
         self.clashes: dict[tuple[str, str], list[ComponentSpec]] = {}
+        #: one line per third-party registration of a built-in name (ignored), for the CLI to warn with
+        self.warnings: list[str] = []
         for kind in KINDS.values():
             self._collect(kind.name, kind.hook)
 
@@ -107,12 +109,21 @@ class Registry:
         return register
 
     def _add(self, spec: ComponentSpec, record: PluginRecord) -> None:
+        """File `spec` under its name. A third-party name that a built-in has is ignored and recorded (built-in
+        names cannot be hijacked); a name two third-party plugins register is unusable until one is skipped."""
         key = (spec.kind, spec.name)
+        existing = self.specs[spec.kind].get(spec.name)
+        if existing is not None and self._builtin(existing) != record.builtin:
+            builtin, other = (spec, existing) if record.builtin else (existing, spec)
+            self.specs[spec.kind][spec.name] = builtin
+            if builtin is spec:
+                record.registered.append(key)
+            self._ignore(builtin, other)
+            return
         if key in self.clashes:
             self.clashes[key].append(spec)
-        elif spec.name in self.specs[spec.kind]:
-            first = self.specs[spec.kind].pop(spec.name)
-            self.clashes[key] = [first, spec]
+        elif existing is not None:
+            self.clashes[key] = [self.specs[spec.kind].pop(spec.name), spec]
         else:
             self.specs[spec.kind][spec.name] = spec
             record.registered.append(key)
@@ -122,6 +133,22 @@ class Registry:
         first_record = self.host.records.get(self.clashes[key][0].plugin)
         if first_record is not None and first_record is not record:
             first_record.errors.append(f"{spec.kind} name {spec.name!r} is also registered by {_owner(spec)}")
+
+    def _builtin(self, spec: ComponentSpec) -> bool:
+        record = self.host.records.get(spec.plugin)
+        return record is not None and record.builtin
+
+    def _ignore(self, builtin: ComponentSpec, other: ComponentSpec) -> None:
+        """Record that `other` (a third-party registration) lost its name to the built-in `builtin`."""
+        record = self.host.records.get(other.plugin)
+        if record is not None and (other.kind, other.name) in record.registered:
+            record.registered.remove((other.kind, other.name))
+        message = (f"{other.kind} name {other.name!r} is built in ({builtin.plugin}); "
+                   "this registration is ignored: choose another name")
+        self.warnings.append(f"{_owner(other)} registers the built-in {other.kind} name {other.name!r}, which "
+                             "keeps meaning the built-in (see `gantool plugins`)")
+        if record is not None:
+            self.host.fail(record, message)
 
     # -- lookups ----------------------------------------------------------------------------------------------
 
@@ -150,10 +177,8 @@ class Registry:
         for key in ((kind, name), (kind, base)):
             if key in self.clashes:
                 owners = " and ".join(_owner(s) for s in self.clashes[key])
-                raise PluginError(
-                    f"{kind} {key[1]!r} is registered by both {owners}",
-                    "uninstall one, or skip one with GANTOOL_DISABLE_PLUGINS=NAME",
-                )
+                raise PluginError(f"{kind} {key[1]!r} is registered by both {owners}",
+                                  _choose_one(self.clashes[key]))
         if base in specs and sep:
             raise UnknownComponentError(f"{kind} {base!r} takes no argument, got {name!r}", f"use {_usage(kind, base)}")
         if base in specs and specs[base].argument:
@@ -182,6 +207,13 @@ def _usage(kind: str, name: str) -> str:
     """How a user names `name` of `kind`: "--data digits" (or just the name for kinds without a flag)."""
     flag = KINDS[kind].flag
     return f"{flag} {name}" if flag else name
+
+
+def _choose_one(specs: list[ComponentSpec]) -> str:
+    """How to keep one of several plugins that register one name: skip the others."""
+    keep, *others = specs
+    skip = ",".join(dict.fromkeys(s.plugin for s in others))
+    return f"to use {keep.plugin!r}'s, set GANTOOL_DISABLE_PLUGINS={skip} (or uninstall all but one)"
 
 
 def _owner(spec: ComponentSpec) -> str:

@@ -203,9 +203,10 @@ def test_list_and_plugins(cli):
     assert [r["name"] for r in json.loads(listing.stdout)] == ["wgan", "wgan-gp"]
     assert "gp_weight" in cli("list", "losses", "wgan-gp", "--options").stdout
     assert "folder:PATH" in cli("list", "datasets").stdout
-    plugins = json.loads(cli("plugins", "--json").stdout)
+    result = cli("plugins", "--json")
+    plugins = json.loads(result.stdout)
     assert {p["name"] for p in plugins} >= {"gantoolkit.builtin.losses", "gantoolkit.builtin.archs"}
-    assert all(not p["errors"] for p in plugins)
+    assert all(not p["errors"] for p in plugins) and result.exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -57,9 +57,11 @@ def unique(prefix: str = "fakeplugin") -> str:
 
 
 def plugin_records(cli) -> dict[str, dict]:
+    """`gantool plugins --json`, by plugin name; it exits 1 exactly when some plugin failed."""
     result = cli("plugins", "--json")
-    assert result.exit_code == 0, result.output
-    return {p["name"]: p for p in json.loads(result.stdout)}
+    records = {p["name"]: p for p in json.loads(result.stdout)}
+    assert result.exit_code == int(any(p["errors"] for p in records.values())), result.output
+    return records
 
 
 def gantool(args: list[str], site: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -201,6 +203,44 @@ def test_two_plugins_with_one_name_name_each_other(cli, plugins_dir):
     assert train_tiny(cli, "--loss", "bce", "--out", "run").exit_code == 0  # everything else keeps working
 
 
+def test_a_plugin_cannot_hijack_a_built_in_name(cli, plugins_dir, tiny_run, tmp_path):
+    """`tiny_run` is a bce checkpoint made before the plugin was installed; it and new bce runs keep working."""
+    from gantoolkit.registry import reset_registry
+
+    module = unique()
+    make_dist(plugins_dir, "gantool-copycat", {module: LOSS_MODULE.format(name="bce").replace(
+        "gantoolkit.builtin.losses.bce:BCE", "gantoolkit.builtin.losses.wasserstein:WGAN")}, {"copycat": module})
+    reset_registry()
+    result = train_tiny(cli, "--loss", "bce", "--out", "after")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "gantool-copycat" in warnings[0] and "'bce'" in warnings[0]
+    info = json.loads(cli("info", "after", "--json").stdout)
+    assert info["components"]["loss"]["distribution"] == "gantoolkit"
+    sample = cli("sample", str(tiny_run), "--n", "4", "--out", "grid.png")
+    assert sample.exit_code == 0, sample.output
+    assert (tmp_path / "grid.png").exists()
+    records = plugin_records(cli)  # exits 1: a plugin failed
+    (error,) = records["copycat"]["errors"]
+    assert "loss name 'bce' is built in" in error and records["copycat"]["registered"] == []
+    assert cli("plugins").exit_code == 1 and "is built in" in cli("plugins").stdout
+
+
+def test_a_clash_between_two_plugins_says_how_to_choose_one(cli, plugins_dir, monkeypatch):
+    first, second = unique(), unique()
+    make_dist(plugins_dir, "gantool-lsq-one", {first: LOSS_MODULE.format(name="lsq")}, {"lsq-one": first})
+    make_dist(plugins_dir, "gantool-lsq-two", {second: LOSS_MODULE.format(name="lsq")}, {"lsq-two": second})
+    result = train_tiny(cli, "--loss", "lsq")
+    assert result.exit_code == 2
+    skip = result.stderr.split("GANTOOL_DISABLE_PLUGINS=")[1].split()[0]
+    assert skip in ("lsq-one", "lsq-two")
+    monkeypatch.setenv("GANTOOL_DISABLE_PLUGINS", skip)
+    from gantoolkit.registry import reset_registry
+
+    reset_registry()
+    assert train_tiny(cli, "--loss", "lsq", "--out", "run").exit_code == 0
+
+
 def test_disable_by_entry_point_or_distribution_name(cli, plugins_dir, monkeypatch):
     first, second = unique(), unique()
     make_dist(plugins_dir, "gantool-lsq-one", {first: LOSS_MODULE.format(name="lsq")}, {"lsq-one": first})
@@ -310,5 +350,5 @@ def test_a_plugin_cannot_take_a_built_in_plugin_command(cli, plugins_dir):
             register({name!r}, usurp)
         """}, {"usurper": module})
     assert cli(name, "--help").exit_code == 0 and "usurped" not in cli(name, "--help").stdout
-    errors = plugin_records(cli)["usurper"]["errors"]
-    assert f"command {name!r} is a core command and cannot be replaced" in errors
+    (error,) = plugin_records(cli)["usurper"]["errors"]
+    assert f"command name {name!r} is built in" in error and "ignored" in error

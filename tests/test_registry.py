@@ -118,16 +118,33 @@ def test_a_hook_that_raises_anything_is_isolated_and_recorded(error):
     assert registry.host.records["broken"].errors == [f"register_losses raised {type(error).__name__}: {error}"]
 
 
-def test_clash_is_an_error_naming_both_plugins():
+def test_a_built_in_name_is_kept_and_the_plugins_registration_recorded():
     def register_losses(register):
-        register("bce", "gantoolkit.builtin.losses.bce:BCE")
+        register("bce", "gantoolkit.builtin.losses.wasserstein:WGAN")
+        register("copycat-loss", "gantoolkit.builtin.losses.bce:BCE")
 
     registry = registry_with(plugin("copycat", register_losses=register_losses))
+    spec, _ = registry.get("loss", "bce")
+    assert spec.plugin == "gantoolkit.builtin.losses" and type(registry.create("loss", "bce")).__name__ == "BCE"
+    (error,) = registry.host.records["copycat"].errors
+    assert "loss name 'bce' is built in" in error
+    assert registry.host.records["copycat"].registered == [("loss", "copycat-loss")]
+    assert registry.host.records["gantoolkit.builtin.losses"].errors == []
+    (warning,) = registry.warnings
+    assert "dist-copycat" in warning and "'bce'" in warning
+
+
+def test_a_clash_between_plugins_is_an_error_naming_both_and_how_to_choose():
+    def register_losses(register):
+        register("lsq", "gantoolkit.builtin.losses.bce:BCE")
+
+    registry = registry_with(plugin("one", register_losses=register_losses),
+                             plugin("two", register_losses=register_losses))
     with pytest.raises(PluginError) as err:
-        registry.get("loss", "bce")
+        registry.get("loss", "lsq")
     text = str(err.value)
-    assert "gantoolkit.builtin.losses" in text and "copycat" in text and "dist-copycat" in text
-    assert registry.host.records["copycat"].errors
+    assert "dist-one" in text and "dist-two" in text and "GANTOOL_DISABLE_PLUGINS=two" in text
+    assert registry.host.records["one"].errors and registry.host.records["two"].errors
     assert "wgan" in registry.names("loss")  # other names keep working
 
 

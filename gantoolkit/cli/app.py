@@ -31,10 +31,10 @@ def debug_enabled(args: Sequence[str] | None) -> bool:
     return "--debug" in argv or os.environ.get("GANTOOL_DEBUG", "") not in ("", "0")
 
 
-def error_line(message: str) -> None:
+def error_line(message: str, prefix: str = "error") -> None:
     """Print one line to stderr (line breaks and control characters, e.g. from a file's metadata, become spaces)."""
     flat = "".join(ch if ch.isprintable() else " " for ch in " ".join(message.strip().splitlines()))
-    print(f"error: {flat}", file=sys.stderr, flush=True)
+    print(f"{prefix}: {flat}", file=sys.stderr, flush=True)
 
 
 def out_of_memory(error: BaseException) -> bool:
@@ -59,8 +59,12 @@ class GantoolGroup(TyperGroup):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        from gantoolkit.registry import get_registry
+
         debug = debug_enabled(args)
         try:
+            for warning in get_registry().warnings:  # e.g. a plugin that registers a built-in name (ignored)
+                error_line(warning, prefix="warning")
             result = super().main(args=args, prog_name=prog_name or "gantool", complete_var=complete_var,
                                   standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
             code = result if isinstance(result, int) else 0
@@ -132,20 +136,11 @@ def build_app() -> typer.Typer:
 def add_plugin_commands(app: typer.Typer) -> None:
     """Mount what plugins register with `register_commands`: a `typer.Typer` becomes a command group
     (`gantool NAME SUBCOMMAND`), a plain function one command (`gantool NAME`). `panel=` names its help panel.
-    A core name, or anything else, is a plugin error."""
-    from gantoolkit.plugins import BUILTIN_DISTRIBUTION
+    A core name, or anything else, is a plugin error (built-in plugins' names are kept by the registry)."""
     from gantoolkit.registry import get_registry
 
     registry = get_registry()
     specs = registry.list("command")
-    for (kind, name), clashing in registry.clashes.items():  # a built-in command outranks a plugin's namesake
-        builtin = [s for s in clashing if s.distribution == BUILTIN_DISTRIBUTION]
-        if kind == "command" and len(builtin) == 1:
-            specs.append(builtin[0])
-            for other in clashing:
-                record = registry.host.records.get(other.plugin)
-                if other is not builtin[0] and record is not None:
-                    registry.host.fail(record, f"command {name!r} is a core command and cannot be replaced")
     for spec in specs:
         record = registry.host.records.get(spec.plugin)
         if spec.name in CORE_COMMANDS:

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Plugins")
     def plugins(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-        """Every plugin: its distribution, version, what it registered, and any load error."""
+        """Every plugin: its distribution, version, what it registered, and any load error (then exit 1)."""
         from rich.table import Table
         from rich.text import Text
 
@@ -58,9 +58,10 @@ def register(app: typer.Typer) -> None:
         from gantoolkit.registry import get_registry
 
         records = list(get_registry().host.records.values())
+        failed = any(r.errors for r in records)  # scripts can notice: the exit code is 1 when a plugin failed
         if as_json:
             typer.echo(json.dumps([r.to_json() for r in records], indent=2))
-            return
+            raise typer.Exit(1 if failed else 0)
         table = Table("plugin", "distribution", "registered", "status")
         for r in records:
             registered = ", ".join(f"{kind}:{name}" for kind, name in r.registered) or "-"
@@ -69,3 +70,4 @@ def register(app: typer.Typer) -> None:
                 status = Text("disabled by GANTOOL_DISABLE_PLUGINS", style="yellow")
             table.add_row(r.name, f"{r.distribution or '?'} {r.version or ''}", registered, status)
         out_console().print(table)
+        raise typer.Exit(1 if failed else 0)
