@@ -370,6 +370,28 @@ def test_a_plugin_that_fails_to_load_is_reported():
     assert err.value.rule == "plugin-loads"
 
 
+def test_check_plugin_checks_a_dataset_that_takes_an_argument(tmp_path, monkeypatch):
+    from tests.test_plugin_isolation import make_dist
+
+    make_dist(tmp_path, "gantool-blobs", {"conformance_blobs": """
+        import gantoolkit
+        from gantoolkit.testing import tiny_dataset
+        from gantoolkit.data import DataSource
+
+        class Blobs(DataSource):
+            def load(self, request):
+                return tiny_dataset((int(request.argument),), n=32)
+
+        @gantoolkit.hookimpl
+        def register_datasets(register):
+            register("blobs", Blobs, argument="DIM", example="3")
+        """}, {"blobs": "conformance_blobs"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = check_plugin("gantool-blobs", components=False)
+    (result,) = check_registered(registry=registry, distribution="gantool-blobs")
+    assert (result.name, result.status) == ("blobs", "passed")
+
+
 def test_check_plugin_needs_an_installed_distribution():
     fails("plugin-installed", check_plugin, "gantool-no-such-plugin")
 

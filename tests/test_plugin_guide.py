@@ -23,6 +23,8 @@ from gantoolkit.testing import (
     check_controller,
     check_dataset,
     check_loss,
+    check_plugin,
+    check_registered,
     plugin_registry,
     tiny_dataset,
 )
@@ -62,16 +64,71 @@ def test_the_complete_loss_plugin_is_under_40_lines():
     assert len(lines) < 40
 
 
+#: the guide's other complete examples, each packaged by the tests as its own distribution
+EXAMPLES = ("my_arch", "my_r1", "my_cond", "my_controller", "my_data", "my_metric", "my_command")
+PYPROJECT = """[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{dist}"
+version = "0.1.0"
+dependencies = ["gantoolkit"]
+
+[project.entry-points.gantoolkit]
+{stem} = "{module}"
+
+[tool.setuptools]
+py-modules = ["{module}"]
+"""
+
+
+def example_distribution(stem: str) -> str:
+    return f"gantool-guide-{stem.replace('_', '-')}"
+
+
+def test_every_example_file_of_the_guide_is_packaged_by_these_tests():
+    examples = {Path(p).stem for p in guide_files() if p.startswith("examples/")}
+    assert examples == set(EXAMPLES)
+
+
 @pytest.fixture(scope="module")
-def lsgan(tmp_path_factory) -> Path:
-    """The guide's gantool-lsgan, written out and pip-installed into ROOT/site, and ROOT/run: two steps of a
-    conditional DCGAN trained with it through the CLI (with one of its options)."""
+def guide_site(tmp_path_factory) -> Path:
+    """ROOT/site: the guide's gantool-lsgan as written, and each example as its own distribution
+    (gantool-guide-my-arch, ...), all pip-installed from source in one go."""
     root = tmp_path_factory.mktemp("guide")
-    for path, body in guide_files().items():
+    files = guide_files()
+    for path, body in files.items():
         if path.startswith("gantool-lsgan/"):
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(body)
-    pip_install(root / "gantool-lsgan", root / "site")
+    sources = [root / "gantool-lsgan"]
+    for stem in EXAMPLES:
+        dist, module = example_distribution(stem), f"gantool_guide_{stem}"
+        (root / dist).mkdir()
+        (root / dist / f"{module}.py").write_text(files[f"examples/{stem}.py"])
+        (root / dist / "pyproject.toml").write_text(PYPROJECT.format(dist=dist, stem=stem, module=module))
+        sources.append(root / dist)
+    pip_install(sources, root / "site")
+    return root
+
+
+@pytest.mark.parametrize("stem", EXAMPLES)
+def test_each_packaged_example_passes_check_plugin(guide_site, stem, monkeypatch):
+    """check_plugin(dist) is check_plugin(dist, components=False) and then check_registered; here none may skip."""
+    monkeypatch.syspath_prepend(str(guide_site / "site"))
+    dist = example_distribution(stem)
+    registry = check_plugin(dist, components=False)
+    results = check_registered(registry=registry, distribution=dist)
+    assert results and all(r.status == "passed" for r in results), results
+    assert {(r.kind, r.name) for r in results} == set(registry.host.records[stem].registered)
+
+
+@pytest.fixture(scope="module")
+def lsgan(guide_site) -> Path:
+    """The guide's gantool-lsgan, installed in ROOT/site, and ROOT/run: two steps of a conditional DCGAN trained
+    with it through the CLI (with one of its options)."""
+    root = guide_site
     train = gantool("train", "--loss", "lsgan", "--loss-opt", "real=0.9", "--cond", "onehot", "--image-size", "8",
                     "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--latent-dim", "8", "--batch-size", "16",
                     "--steps", "2", "--out", "run", cwd=root, site=root / "site")
@@ -90,7 +147,8 @@ def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
     assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-2000:]
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom gantoolkit.cli import build_app\n"
             "assert CliRunner().invoke(build_app(), ['--help']).exit_code == 0\nprint('torch' in sys.modules)\n")
-    assert run([sys.executable, "-c", code], lsgan, site).stdout.strip() == "False"
+    only_lsgan = {"GANTOOL_DISABLE_PLUGINS": ",".join(EXAMPLES)}  # the examples import torch at module level
+    assert run([sys.executable, "-c", code], lsgan, site, **only_lsgan).stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(

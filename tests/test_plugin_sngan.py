@@ -47,12 +47,13 @@ def builds_wheels_offline() -> bool:
     return version >= (70, 1) or importlib.util.find_spec("wheel") is not None
 
 
-def pip_install(source: Path, target: Path) -> None:
-    """`pip install --target TARGET SOURCE`, offline when the environment can build wheels itself (the dev extra
+def pip_install(source: Path | list[Path], target: Path) -> None:
+    """`pip install --target TARGET SOURCE...`, offline when the environment can build wheels itself (the dev extra
     brings a setuptools that can), else with pip's isolated build (which fetches setuptools from the index)."""
     offline = ["--no-build-isolation", "--no-index"] if builds_wheels_offline() else []
+    sources = [str(s) for s in (source if isinstance(source, list) else [source])]
     args = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *offline, "--disable-pip-version-check",
-            "--target", str(target), str(source)]
+            "--target", str(target), *sources]
     out = run(args, target.parent, None, PIP_ROOT_USER_ACTION="ignore")
     assert out.returncode == 0, out.stdout + out.stderr
 
