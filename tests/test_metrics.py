@@ -96,6 +96,20 @@ def test_prdc_reproduces_the_published_standard_normal_example():
     assert expected_coverage(10_000, 10_000, 5) == pytest.approx(1 - 0.5**5, abs=1e-3)
 
 
+def test_a_sample_on_a_balls_boundary_counts_as_inside_unlike_clovaai_prdc():
+    """Reals at 0, 1, ..., 9 on a line: the real at 3 has its 5th neighbour 3 away (at 0), so samples at 0 lie
+    exactly on its ball's boundary. The README says so: `<=`, where clovaai/prdc's `<` leaves them out."""
+    real = torch.arange(10.0)[:, None]
+    fake = torch.zeros(6, 1)  # duplicates of the real point 0
+    values = prdc(real, fake, k_pr=3, k_dc=5)
+    radii = kth_neighbour_distances(real, (5,))[5]
+    d = (fake - real.T).abs()  # fakes x reals, exact on integers
+    assert values["density"] == pytest.approx(float((d <= radii).sum()) / (5 * len(fake)))
+    assert values["density"] > float((d < radii).sum()) / (5 * len(fake))  # prdc's strict < counts fewer
+    assert values["coverage"] == pytest.approx(float((d.min(0).values <= radii).float().mean()))
+    assert values["coverage"] > float((d.min(0).values < radii).float().mean())
+
+
 def test_prdc_sees_mode_dropping_and_outliers():
     real = gaussian(2000, [0.0, 0.0], [1.0, 1.0], seed=8).float()
     half = real[real[:, 0] > 0]  # a generator that drops half the distribution
