@@ -24,13 +24,13 @@ from gantoolkit.config import RunConfig
 from gantoolkit.data import IMAGE, VECTOR, DataInfo
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, UnknownComponentError
 from gantoolkit.outputs import atomic_write as atomic_write  # where every output is written
+from gantoolkit.reading import PICKLE_SNIFF, open_regular, pickle_protocol
 
 FORMAT = "gantoolkit"
 FORMAT_VERSION = 1
 TRAINING = "training"
 GENERATOR_ONLY = "generator"
 
-_PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -152,19 +152,23 @@ def sniff_safetensors(path: Path, what: str = "checkpoint", hint: str | None = N
     checked first."""
     hint = hint or f"only gantoolkit safetensors {what}s can be used"
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(9)
+        with open_regular(path) as fh:  # a FIFO or a device is refused, never read (nothing blocks)
+            head = fh.read(PICKLE_SNIFF)
             size = os.fstat(fh.fileno()).st_size
     except IsADirectoryError:
         raise CheckpointError(f"{str(path)!r} is a directory, not a {what}", hint) from None
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+        if os.path.islink(path):
+            raise CheckpointError(f"cannot read {what} {str(path)!r}: {e.strerror}", hint) from None
         raise CheckpointError(f"{what} {str(path)!r} does not exist", hint) from None
     except OSError as e:
         raise CheckpointError(f"cannot read {what} {str(path)!r}: {e.strerror}", hint) from None
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
         return
-    if head.startswith(_PICKLE_MAGIC):
-        raise CheckpointError(f"{str(path)!r} is a pickle file; gantoolkit never unpickles files", hint)
+    protocol = pickle_protocol(head)
+    if protocol is not None:
+        raise CheckpointError(f"{str(path)!r} is a pickle file (protocol {protocol}); gantoolkit never unpickles "
+                              "files", hint)
     if head.startswith(_ZIP_MAGIC):
         raise CheckpointError(
             f"{str(path)!r} is a zip archive (torch.save or .npz), not a {what}; gantoolkit never unpickles files",

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantoolkit.config import MAX_ITERATIONS
 from gantoolkit.data import Dataset, to_model_space
 from gantoolkit.errors import ConfigError, DataError, did_you_mean
 from gantoolkit.outputs import Output
@@ -368,6 +369,8 @@ def train_classifier(
         raise DataError(f"{info_data.source!r} has no labels to learn", "use a labelled dataset (class subfolders)")
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ConfigError(f"epochs, batch size and lr must be positive, got {epochs}, {batch_size}, {lr}")
+    if epochs > MAX_ITERATIONS:
+        raise ConfigError(f"--epochs must be at most {MAX_ITERATIONS:,}, got {epochs:,}")
     if not 0 < held_out < 1:
         raise ConfigError(f"the held-out share must lie in (0, 1), got {held_out}")
     if len(dataset) < 10:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,17 @@ import tomllib
 
 from gantoolkit.errors import ConfigError, did_you_mean
 from gantoolkit.options import coerce
+from gantoolkit.reading import PICKLE_SNIFF, open_regular, pickle_protocol
 
 COMPONENT_FIELDS = ("arch", "loss", "cond", "data")
 #: largest training seed (the data order is seeded with seed * 1_000_003 + epoch, which must fit in 64 bits)
 MAX_SEED = 2**32 - 1
 #: largest --image-size (a whole dataset is held in memory at this size)
 MAX_IMAGE_SIZE = 4096
+#: largest --steps of a run (a billion generator steps is years of compute; more is a typo)
+MAX_STEPS = 10**9
+#: largest count of any other loop a user's number drives (critic, refinement and edit steps, classifier epochs)
+MAX_ITERATIONS = 10**6
 #: settings that name a path or an action (where data lives, whether to download it): they come from the command
 #: line or the defaults, never from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
 FROM_COMMAND_LINE = ("data_root", "download")
@@ -109,6 +115,8 @@ class RunConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        if self.steps > MAX_STEPS:
+            raise ConfigError(f"--steps must be at most {MAX_STEPS:,}, got {self.steps:,}")
         if self.track_n < 2:
             raise ConfigError(f"--track-n must be at least 2, got {self.track_n}")
         if self.track:
@@ -194,14 +202,30 @@ def apply_layer(base: RunConfig, layer: dict[str, Any], source: str) -> RunConfi
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's settings; a regular file only (a FIFO or a device is refused before it is read)."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
+        with open_regular(path) as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError as e:
+        if os.path.islink(path):
+            raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None
+    protocol = pickle_protocol(raw[:PICKLE_SNIFF])
+    if protocol is not None:
+        raise ConfigError(f"config file {str(path)!r} is a pickle file (protocol {protocol}), not TOML; gantoolkit "
+                          "never unpickles files")
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {str(path)!r} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; it is not a "
+                          "run configuration")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not a TOML text file (it is not UTF-8)") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None
+
+
+#: a TOML run configuration is a few hundred bytes; a file larger than this is not one
+MAX_CONFIG_BYTES = 2**20

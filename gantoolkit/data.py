@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -177,8 +176,3 @@ class DeviceBatches:
         self.position = int(state["position"])
         self._order = self._permutation(self.epoch)
 
-
-def grid_shape(n: int) -> tuple[int, int]:
-    """Rows and columns of a near-square grid holding n images."""
-    cols = max(1, math.ceil(math.sqrt(n)))
-    return math.ceil(n / cols), cols

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gantoolkit.config import MAX_ITERATIONS
 from gantoolkit.errors import ConfigError
 
 if TYPE_CHECKING:  # the CLI reads the defaults below without importing torch
@@ -22,8 +23,10 @@ def check_sampler_options(sampler: str, critic_steps: int, refine_steps: int = R
         raise ConfigError(f"unknown --sampler {sampler!r}", f"use one of {', '.join(SAMPLERS)}")
     if critic_steps < 0 or (critic_steps and sampler == "plain"):
         raise ConfigError(f"--critic-steps {critic_steps} needs --sampler drs or refine and a count of at least 0")
-    if refine_steps < 1:
-        raise ConfigError(f"--refine-steps must be at least 1, got {refine_steps}")
+    if critic_steps > MAX_ITERATIONS:
+        raise ConfigError(f"--critic-steps must be at most {MAX_ITERATIONS:,}, got {critic_steps:,}")
+    if not 1 <= refine_steps <= MAX_ITERATIONS:
+        raise ConfigError(f"--refine-steps must be between 1 and {MAX_ITERATIONS:,}, got {refine_steps}")
     if not refine_rate > 0:
         raise ConfigError(f"--refine-rate must be positive, got {refine_rate}")
 

@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,131 @@ def test_the_command_line_is_held_to_the_same_timm_options(cli, work):
     refused(cli("classifier", "train", "--image-size", "8", "--backbone-opt", "checkpoint_path=x.pth", "--out",
                 "c.safetensors"), "--backbone-opt: timm option 'checkpoint_path' is not one gantoolkit passes on")
     assert not Path("c.safetensors").exists()
+
+
+# -- 3. nothing hangs ---------------------------------------------------------------------------------------------
+
+FIFO_DRIVER = """
+import json, sys
+from typer.testing import CliRunner
+from gantoolkit.cli import build_app
+
+results = {}
+for name, args in json.loads(sys.argv[1]).items():
+    result = CliRunner().invoke(build_app(), args)
+    results[name] = [result.exit_code, result.stderr.strip()]
+print(json.dumps(results))
+"""
+
+
+def gantool_process(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`gantool ARGS` in its own process; a hang fails the test (the process is killed at the timeout)."""
+    env = {**os.environ, "GANTOOL_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_given_as_a_checkpoint_is_refused_without_waiting_for_a_writer(work):
+    os.mkfifo(work / "pipe.safetensors")
+    out = gantool_process([shutil.which("gantool") or "gantool", "info", "pipe.safetensors"], work)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.splitlines() == ["error: cannot read checkpoint 'pipe.safetensors': it is a named pipe (FIFO), "
+                                       "not a regular file (only gantoolkit safetensors checkpoints can be used)"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_no_reader_of_a_user_file_blocks_on_a_pipe_or_reads_a_device(work):
+    """Every kind of file a command reads, given as a FIFO (which would block forever) or /dev/zero (endless)."""
+    os.mkfifo(work / "pipe")
+    (work / "pics").mkdir()
+    for i in range(3):
+        rewrite_png(work / "pics" / f"{i}.png", i)
+    os.mkfifo(work / "pics" / "stuck.png")
+    commands = {}
+    for what in ("pipe", "/dev/zero"):
+        commands.update({
+            f"sample {what}": ["sample", what, "--out", "x.png"],
+            f"resume-config {what}": ["train", "--config", what],
+            f"directions {what}": ["sample", "run", "--direction", f"{what}:sefa0", "--out", "x.png"],
+            f"classifier {what}": ["classifier", "info", what],
+            f"edit {what}": ["edit", "run", "--classifier", what, "--target", "1", "--out", "e.png"],
+            f"inception {what}": ["evaluate", "run", "--features", f"inception:{what}", "--metrics", "fd", "--out",
+                                  "r.json"],
+            f"demo {what}": ["demo", what],
+        })
+    commands["folder"] = ["train", *TINY_DCGAN, "--image-size", "8", "--steps", "2", "--data", "folder:pics",
+                          "--out", "new"]
+    env = {**os.environ, "GANTOOL_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
+    before = snapshot(work)
+    out = subprocess.run([sys.executable, "-c", FIFO_DRIVER, json.dumps(commands)], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, (code, stderr) in results.items():
+        assert code == 2 and len(stderr.splitlines()) == 1 and stderr.startswith("error: "), (name, stderr)
+        expected = "stuck.png in pics: it is a named pipe (FIFO)" if name == "folder" else \
+            "is not a file" if name.startswith("inception") else \
+            "it is a named pipe (FIFO), not a regular file" if "pipe" in name else "it is a character device"
+        assert expected in stderr, (name, stderr)
+    assert snapshot(work) == before
+
+
+def rewrite_png(path: Path, seed: int) -> None:
+    import numpy as np
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (8, 8), dtype=np.uint8)).save(path)
+
+
+def test_a_dangling_symbolic_link_in_a_folder_is_an_unreadable_image_not_a_silent_gap(cli, work):
+    for i in range(3):
+        rewrite_png(work / "pics" / f"{i}.png", i)
+    (work / "pics" / "gone.png").symlink_to(work / "nowhere.png")
+    args = ["train", *TINY_DCGAN, "--image-size", "8", "--steps", "1", "--data", "folder:pics"]
+    refused(cli(*args, "--out", "a"), "cannot read image gone.png in pics: it is a symbolic link to a missing file")
+    assert not (work / "a").exists()
+    skipped = cli(*args, "--on-bad-image", "skip", "--out", "b")
+    assert skipped.exit_code == 0, skipped.output
+    assert "warning: skipped 1 unreadable image(s) in pics (first: gone.png)" in skipped.stderr
+
+
+def test_a_tiny_truncation_finishes_and_keeps_every_entry_inside_the_bound(work):
+    from gantoolkit.sampling import load_generator
+
+    model = load_generator("run")
+    for bound in (1e-30, 1e-3, 0.05):
+        z = model.latents(500, seed=3, truncation=bound)
+        assert z.shape == (500, model.latent_dim) and bool((z.abs() <= bound).all())
+    # an ordinary truncation draws exactly the latents it always drew (seeds name the same samples as before)
+    rng = torch.Generator().manual_seed(5)
+    expected = torch.randn(64, model.latent_dim, generator=rng)
+    outside = expected.abs() > 1.0
+    while outside.any():
+        expected[outside] = torch.randn(int(outside.sum()), generator=rng)
+        outside = expected.abs() > 1.0
+    assert torch.equal(model.latents(64, seed=5, truncation=1.0), expected)
+
+
+def test_sample_with_an_absurdly_small_truncation_returns(work):
+    out = gantool_process([shutil.which("gantool") or "gantool", "sample", "run", "--truncation", "1e-30", "--n", "16",
+                           "--out", "t.png"], work)
+    assert out.returncode == 0 and (work / "t.png").is_file(), out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", *TINY_DCGAN, "--steps", str(10**29)],
+     "--steps must be at most 1,000,000,000, got 100,000,000,000,000,000,000,000,000,000"),
+    (["train", "--resume", "run", "--steps", str(10**12)], "--steps must be at most 1,000,000,000"),
+    (["sample", "run", "--sampler", "drs", "--critic-steps", str(10**12), "--out", "x.png"],
+     "--critic-steps must be at most 1,000,000"),
+    (["sample", "run", "--sampler", "refine", "--refine-steps", str(10**12), "--out", "x.png"],
+     "--refine-steps must be between 1 and 1,000,000"),
+    (["edit", "run", "--classifier", "clf8.safetensors", "--target", "1", "--steps", str(10**12), "--out", "e.png"],
+     "--steps must be between 0 and 1,000,000"),
+    (["classifier", "train", "--epochs", str(10**12), "--out", "c.safetensors"], "--epochs must be at most 1,000,000"),
+])
+def test_a_loop_driven_by_a_users_number_is_bounded(cli, work, args, message):
+    before = snapshot(work)
+    refused(cli(*args), message)
+    assert snapshot(work) == before

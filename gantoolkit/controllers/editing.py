@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from gantoolkit.classifiers import Classifier
+from gantoolkit.config import MAX_ITERATIONS
 from gantoolkit.errors import ConfigError
 from gantoolkit.sampling import LoadedGenerator
 
@@ -84,8 +85,8 @@ def edit_latents(
 ) -> EditResult:
     """Gradient ascent on z only (see the module docstring); G and C are frozen and left unchanged."""
     check_pair(model, classifier)
-    if steps < 0:
-        raise ConfigError(f"--steps must be zero or more, got {steps}")
+    if not 0 <= steps <= MAX_ITERATIONS:
+        raise ConfigError(f"--steps must be between 0 and {MAX_ITERATIONS:,}, got {steps}")
     if not step_size > 0:
         raise ConfigError(f"--step-size must be positive, got {step_size}")
     if penalty < 0:

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from gantoolkit.data import DataRequest
 from gantoolkit.errors import DataError
+from gantoolkit.reading import open_regular
 
 #: file name endings recognised as images (compared in lower case)
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -32,8 +33,10 @@ class UnreadableImage(Exception):
 
 
 def is_image_file(path: Path) -> bool:
-    """A visible regular file with a recognised image extension."""
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+    """A visible entry with a recognised image extension that is not a folder. A symbolic link to a missing file, a
+    named pipe or a device counts (and is then refused as unreadable, or skipped with --on-bad-image skip), so nothing
+    named like an image is left out silently."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and not path.is_dir()
 
 
 def image_size(request: DataRequest, default: int) -> int:
@@ -67,7 +70,7 @@ def open_image(path: Path, mode: str | None = None, size: int | None = None) -> 
     Raises `UnreadableImage` for anything PIL cannot decode.
     """
     try:
-        with Image.open(path) as file:
+        with open_regular(path) as fh, Image.open(fh) as file:
             if size is not None and file.format == "JPEG":
                 file.draft(file.mode, (size, size))
             file.load()
@@ -77,7 +80,8 @@ def open_image(path: Path, mode: str | None = None, size: int | None = None) -> 
                 img = _wide_gray_to_l(img)
             return img.convert(target) if img.mode != target else img.copy()
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, DecompressionBombError...)
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else \
+            str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UnreadableImage(path, reason) from e
 
 

@@ -123,7 +123,14 @@ class InceptionFeatures(FeatureExtractor):
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from `.safetensors`, or from a torch file read with `weights_only=True` (never unpickled)."""
+    """A state dict from `.safetensors`, or from a torch file read with `weights_only=True` (never unpickled); a regular
+    file only (a FIFO or a device is refused before it is read)."""
+    from gantoolkit.reading import check_regular
+
+    try:
+        check_regular(path)
+    except OSError as e:
+        raise ConfigError(f"cannot read weights from {str(path)!r}: {e.strerror or e}") from None
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
