@@ -20,6 +20,10 @@ inside the training step. Then:
 from __future__ import annotations
 
 import json
+import math
+import shlex
+import statistics
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,22 +39,71 @@ if TYPE_CHECKING:
 
 MAX_ROLLBACKS = 3
 LR_FACTOR = 0.5
-POLICIES = ("stop", "rollback")
 
 
 class NonFiniteError(TrainingError):
-    """A loss (or, at checkpoint time, a weight) became NaN or infinite at `step`."""
+    """A loss (or, at checkpoint time, a weight or an optimizer state) became NaN or infinite at `step`, or a loss
+    exploded while staying finite (`problem` says which). The hint is a command that works: resuming with a lower
+    `--lr` when a checkpoint was kept (`run_dir`), a new run otherwise."""
 
-    def __init__(self, step: int, what: str, last_checkpoint: Path | None) -> None:
-        self.step, self.what, self.last_checkpoint = step, what, last_checkpoint
-        super().__init__(
-            f"{what} became NaN or infinite at step {step}; training stopped and {_kept(last_checkpoint)}",
-            "lower the learning rate (--lr), try another loss, or pass --on-nan rollback",
-        )
+    def __init__(self, step: int, what: str, last_checkpoint: Path | None, problem: str = "became NaN or infinite",
+                 run_dir: Path | None = None, lr: float | None = None) -> None:
+        self.step, self.what, self.last_checkpoint, self.problem = step, what, last_checkpoint, problem
+        lower = f"--lr {lr / 10:g}" if lr else "a lower --lr"
+        if last_checkpoint is not None and run_dir is not None:
+            hint = f"resume with a lower learning rate: gantool train --resume {shlex.quote(str(run_dir))} {lower}; " \
+                   "or try another loss, or pass --on-nan rollback"
+        else:
+            hint = f"start a new run with {lower}, try another loss, or pass --on-nan rollback"
+        super().__init__(f"{self.event}; training stopped and {_kept(last_checkpoint)}", hint)
+
+    @property
+    def event(self) -> str:
+        """What went wrong and when, e.g. "a loss became NaN or infinite at step 5"."""
+        return f"{self.what} {self.problem} at step {self.step}"
 
 
 def _kept(last_checkpoint: Path | None) -> str:
     return f"the last good checkpoint {last_checkpoint} is kept" if last_checkpoint else "no checkpoint was written"
+
+
+#: a logged loss beyond this magnitude has diverged, whatever came before (no working GAN loss comes near it)
+EXPLODED = 1e8
+#: ... and so has one beyond this many times (1 + the median magnitude of its earlier logged values)
+EXPLODED_FACTOR = 1e4
+#: the earlier logged values that median is taken over (the newest ones)
+HISTORY = 100
+
+
+class LossGuard:
+    """Finds losses that exploded while staying finite (with `--lr 1e6` they reach 1e33 and Adam's state overflows).
+    It reads the logged means, on the host where the losses are read anyway, never inside the training step; a loss
+    that exploded is treated as a NaN would be (`--on-nan stop` or `rollback`)."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, deque[tuple[int, float]]] = {}
+
+    def bound(self, key: str) -> float:
+        earlier = [abs(v) for _, v in self.history.get(key, ())]
+        return min(EXPLODED, EXPLODED_FACTOR * (1 + statistics.median(earlier))) if earlier else EXPLODED
+
+    def check(self, step: int, values: dict[str, float]) -> tuple[str, str] | None:
+        """(the loss, what happened to it) for the first loss in `values` beyond its bound, else None; values within
+        bounds join the history."""
+        losses = {k: v for k, v in values.items() if k.startswith("loss") and math.isfinite(v)}
+        for key, value in losses.items():
+            bound = self.bound(key)
+            if abs(value) > bound:
+                why = "its bound" if bound == EXPLODED else f"{EXPLODED_FACTOR:g} × (1 + the median of its last values)"
+                return key, f"exploded to {value:.3g} (beyond {bound:.3g}, {why})"
+        for key, value in losses.items():
+            self.history.setdefault(key, deque(maxlen=HISTORY)).append((step, value))
+        return None
+
+    def forget_after(self, step: int) -> None:
+        """Drop the values logged after `step` (a rollback discards those steps)."""
+        for key, values in self.history.items():
+            self.history[key] = deque(((s, v) for s, v in values if s <= step), maxlen=HISTORY)
 
 
 class Rollback:
@@ -76,7 +129,7 @@ class Rollback:
             raise error
         if self.in_a_row >= self.max_rollbacks:
             raise TrainingError(
-                f"{error.what} became NaN or infinite at step {error.step} again after {self.in_a_row} rollbacks "
+                f"{error.event} again after {self.in_a_row} rollbacks "
                 f"with lower learning rates; training stopped and {_kept(error.last_checkpoint)}",
                 "lower --lr further, or try another loss",
             )
@@ -95,21 +148,16 @@ class Rollback:
         where = f"checkpoint {trainer.last_checkpoint}" if trainer.last_checkpoint else "the start of the run"
         record = {"step": self.good.step, "event": "rollback", "bad_step": error.step, "rollback": self.in_a_row,
                   "lr_g": lr_g, "lr_d": lr_d}
-        if _writes_the_run_directory(trainer):
+        if trainer.procs.is_main:  # in a run of several processes only the first writes files
             runs.truncate_metrics(trainer.run_dir, self.good.step)
             with open(trainer.run_dir / runs.METRICS, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
         monitor.last_step = self.good.step  # the speed of the next log line is measured from here
         monitor.advance(self.good.step)
         monitor.note(
-            f"warning: {error.what} became NaN or infinite at step {error.step}; rolled back to step "
+            f"warning: {error.event}; rolled back to step "
             f"{self.good.step} ({where}), halved the learning rates (G {old[0][0][0]:g} -> {lr_g:g}, "
             f"D {old[1][0][0]:g} -> {lr_d:g}) and skipped the batches since then "
             f"(rollback {self.in_a_row} of {self.max_rollbacks})"
         )
 
-
-def _writes_the_run_directory(trainer: Trainer) -> bool:
-    """In a run of several processes only the first writes files (the others roll back in step with it)."""
-    processes = getattr(trainer, "procs", None)
-    return processes is None or bool(processes.is_main)

@@ -115,7 +115,6 @@ RULES: dict[str, str] = {
                    "or score",
     "codes": "TrainingController.sample_codes returns n x code_dim floats (None when code_dim is 0), seeded",
     "controller-terms": "controller terms are None or finite scalars",
-    "editor": "the controller is a TrainingController (editors have no training contract)",
     "dataset-returns": "DataSource.load returns a gantoolkit Dataset whose info is a DataInfo",
     "dataset-tensors": "images are uint8 N x C x H x W, vectors float32 N x D, matching info.shape",
     "labels": "labels are None for unlabelled data, else int64 (N,) in [0, num_classes), "

@@ -400,8 +400,25 @@ def test_unregistered_name_fails():
     fails("registered", check_loss, "no-such-loss")
 
 
-def test_every_rule_has_a_description():
-    assert all(isinstance(text, str) and text for text in RULES.values())
+def test_every_rule_is_checked_somewhere_and_every_rule_raised_is_listed():
+    """The rule names the kit raises (the literal rule argument of each fail/require/step/ConformanceError call in
+    gantoolkit/testing.py) are exactly RULES: no rule is listed that nothing checks, none is raised unlisted.
+    (That the guide documents each one is tests/test_plugin_guide.py's.)"""
+    import ast
+    import inspect
+
+    import gantoolkit.testing as kit
+
+    position = {"fail": 0, "require": 1, "step": 0, "ConformanceError": 1}
+    raised = set()
+    for node in ast.walk(ast.parse(inspect.getsource(kit))):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if name in position and len(node.args) > position[name]:
+                arg = node.args[position[name]]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    raised.add(arg.value)
+    assert raised == set(RULES)
 
 
 def test_options_the_factory_refuses_fail_and_needed_options_skip():
