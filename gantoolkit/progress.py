@@ -14,10 +14,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 #: the live progress bar is redrawn when a step ends, at most this often (rich's own timer, 10 redraws a second
 #: whatever happens, costs about 1.5% of a CPU core, and more per step when steps are slow)
 MIN_REDRAW_S = 0.5
+#: without a terminal (CI logs, nohup), a plain progress line comes this many seconds in, then after a tenth of
+#: the time elapsed so far, at most a minute apart: a long run's log stays short, a short run's is never silent
+PLAIN_FIRST_S = 5.0
+PLAIN_MAX_GAP_S = 60.0
+#: the plan line waits for this much time after the first step (the first is slow: allocation, warm-up), so that
+#: the speed it states was measured
+PLAN_AFTER_S = 2.0
 
 
 def format_values(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+
+
+def format_duration(seconds: float) -> str:
+    """45 s, 4 min 10 s, 2 h 05 min."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 class Monitor:
@@ -35,6 +52,10 @@ class Monitor:
         self.progress: Progress | None = None
         self.task: Any = None
         self._drawn = 0.0
+        self._first: tuple[int, float] | None = None  # (step, time) when the first step of this session ended
+        self._planned = False
+        self._values = ""
+        self._next_line = self.t0 + PLAIN_FIRST_S
 
     def __enter__(self) -> Monitor:
         if self.live:
@@ -57,12 +78,43 @@ class Monitor:
             self.progress.stop()
 
     def advance(self, step: int) -> None:
+        """After each step: a clock read, and a redraw or a plain line only when one is due."""
+        now = time.perf_counter()
+        if self._first is None:
+            self._first = (step, now)
+        elif not self._planned and now - self._first[1] >= PLAN_AFTER_S and step < self.total:
+            self._planned = True
+            self.note(self.plan(step, now))
         if self.progress is not None:
             self.progress.update(self.task, completed=step)
-            now = time.perf_counter()
             if now - self._drawn >= MIN_REDRAW_S:
                 self.progress.refresh()
                 self._drawn = now
+        elif now >= self._next_line and step < self.total:
+            self._plain_line(step, now)
+
+    def speed(self, step: int, now: float) -> float:
+        """Steps per second since the first step of this session ended (0 before there is a measurement)."""
+        if self._first is None or step <= self._first[0]:
+            return 0.0
+        return (step - self._first[0]) / max(now - self._first[1], 1e-9)
+
+    def plan(self, step: int, now: float) -> str:
+        """One line: how many steps remain and how long they will take at the speed measured so far."""
+        rate = self.speed(step, now)
+        left = self.total - step
+        measured = step - (self._first[0] if self._first else step)
+        eta = f"about {format_duration(left / rate)} more" if rate > 0 else "time unknown"
+        return (f"plan: {self.total - self.start_step} steps ({self.start_step} -> {self.total}), {eta} at "
+                f"{rate:.2f} it/s (measured on {measured} steps)")
+
+    def _plain_line(self, step: int, now: float) -> None:
+        rate = self.speed(step, now)
+        eta = f"ETA {format_duration((self.total - step) / rate)}" if rate > 0 and step < self.total else ""
+        parts = [f"step {step}/{self.total}", self._values, f"{rate:.2f} it/s" if rate else "", eta]
+        print("  ".join(p for p in parts if p), file=sys.stderr, flush=True)
+        elapsed = now - self.t0
+        self._next_line = now + min(PLAIN_MAX_GAP_S, max(PLAIN_FIRST_S, elapsed / 10))
 
     def log(self, step: int, values: dict[str, float]) -> None:
         now = time.perf_counter()
@@ -71,13 +123,11 @@ class Monitor:
         record = {"step": step, **values, "it_per_s": round(rate, 3), "elapsed_s": round(now - self.t0, 3)}
         with open(self.metrics_path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
-        text = format_values(values)
+        self._values = format_values(values)
         if self.progress is not None:
-            self.progress.update(self.task, values=text, rate=f"{rate:.1f} it/s", refresh=True)
-        else:
-            left = (self.total - step) / rate if rate > 0 else float("inf")
-            eta = f"ETA {int(left // 60)}m{int(left % 60):02d}s" if left != float("inf") else ""
-            print(f"step {step}/{self.total}  {text}  {rate:.1f} it/s  {eta}", file=sys.stderr, flush=True)
+            self.progress.update(self.task, values=self._values, rate=f"{rate:.1f} it/s", refresh=True)
+        elif step >= self.total:  # the last line, with the last losses
+            self._plain_line(step, now)
 
     def note(self, message: str) -> None:
         self.console.print(message, highlight=False)

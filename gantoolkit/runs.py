@@ -32,6 +32,11 @@ def sample_path(run: Path, step: int) -> Path:
     return run / SAMPLES / f"step-{step:08d}.png"
 
 
+def final_sample_path(run: Path) -> Path:
+    """The grid written when a run reaches its last step."""
+    return Path(run) / SAMPLES / "final.png"
+
+
 def list_checkpoints(run: Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint in a run, oldest first (temporary files are ignored)."""
     folder = Path(run) / CHECKPOINTS

@@ -31,9 +31,12 @@ from gantoolkit.imageio import png_bytes, preview
 from gantoolkit.models import GanModels
 from gantoolkit.optim import EMA, Update, decay_factor, plan_optimizers
 from gantoolkit.progress import Monitor
-from gantoolkit.recovery import NonFiniteError, Rollback
+from gantoolkit.recovery import LossGuard, NonFiniteError, Rollback
 
 GRID_SAMPLES = 64
+#: RUN/samples/final.png: this many samples a row, one row per class (at most MAX_FINAL_ROWS) or this many rows
+FINAL_COLUMNS = 10
+MAX_FINAL_ROWS = 32
 #: a process resumed without saved RNG states reseeds with step * this (see _load_rank_states)
 RANK_STEP_STRIDE = 1_000_003
 
@@ -81,6 +84,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.tracker = self._make_tracker(dataset)
         self.rollback = Rollback() if cfg.on_nan == "rollback" else None
+        self.guard = LossGuard()  # losses that explode while staying finite count as NaN
 
     # -- one training step ------------------------------------------------------------------------------------
 
@@ -182,6 +186,7 @@ class Trainer:
                     if self.rollback is None:
                         raise
                     self.rollback.recover(self, error, monitor)
+        self.save_final_grid()
         return runs.checkpoint_path(self.run_dir, self.step)
 
     def _train_until(self, total_steps: int, monitor: Monitor) -> None:
@@ -248,19 +253,43 @@ class Trainer:
         means = self.procs.mean(self._sums / self._count).tolist()  # over all processes of a distributed run
         self._sums, self._count = None, 0
         self._check_finite()
-        return dict(zip(self._keys, (round(m, 6) for m in means), strict=True))
+        values = dict(zip(self._keys, (round(m, 6) for m in means), strict=True))
+        self._check_bounded(values, remember=True)
+        return values
 
     def _check_finite(self) -> None:
-        """Raise NonFiniteError naming the first step whose loss was NaN or infinite (reads the device flag)."""
+        """Raise NonFiniteError naming the first step whose loss was NaN or infinite (reads the device flag), or, before
+        a sample grid or a checkpoint, when the losses since the last log line exploded (see `LossGuard`)."""
         first_bad = int(self.procs.first_step(self._first_bad))
         if first_bad >= 0:
-            raise NonFiniteError(first_bad, "a loss", self.last_checkpoint)
+            raise self._non_finite(first_bad, "a loss")
+        if self._sums is not None and self._count:
+            partial = self.procs.mean(self._sums / self._count).tolist()
+            self._check_bounded(dict(zip(self._keys, partial, strict=True)), remember=False)
+
+    def _check_bounded(self, values: dict[str, float], remember: bool) -> None:
+        found = self.guard.check(self.step, values, remember)
+        if found is not None:
+            raise self._non_finite(self.step, *found)
+
+    def _non_finite(self, step: int, what: str, problem: str = "became NaN or infinite") -> NonFiniteError:
+        """The error for a diverged run, its hint a command that works (resume with a tenth of the current rate)."""
+        lr = max(group["lr"] for opt in (self.opt_g, self.opt_d) for group in opt.param_groups)
+        return NonFiniteError(step, what, self.last_checkpoint, problem, self.run_dir, lr)
 
     def _check_weights_finite(self) -> None:
-        """Before a checkpoint: the update of the last step may have made weights non-finite with finite losses."""
-        params = [*self.G.parameters(), *self.D.parameters()]
-        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
-            raise NonFiniteError(self.step, "a weight", self.last_checkpoint)
+        """Before a checkpoint: the last update may have made weights, the EMA copy or the optimizers' state
+        non-finite while the losses stayed finite (Adam's second moments overflow first). One host sync."""
+        parts = {"a weight": [*self.G.parameters(), *self.D.parameters()],
+                 "the EMA generator": [*self.ema.module.parameters()] if self.ema is not None else [],
+                 "the optimizer state": [v for opt in (self.opt_g, self.opt_d) for state in opt.state.values()
+                                         for v in state.values() if isinstance(v, torch.Tensor)]}
+        flags = {what: torch.stack([torch.isfinite(t).all().to(self.device) for t in tensors]).all()
+                 for what, tensors in parts.items() if tensors}
+        finite = dict(zip(flags, torch.stack(list(flags.values())).tolist(), strict=True)) if flags else {}
+        bad = next((what for what, ok in finite.items() if not ok), None)
+        if bad is not None:
+            raise self._non_finite(self.step, bad)
 
     def restart_from(self, step: int) -> None:
         """Continue counting from `step` with a clean loss log (after a resume or a rollback)."""
@@ -268,6 +297,7 @@ class Trainer:
         self._step_counter.fill_(step)
         self._first_bad.fill_(-1)
         self._sums, self._count = None, 0
+        self.guard.forget_after(step)
 
     def _make_tracker(self, dataset: Dataset) -> Any:
         """Metrics named by `--track`, computed every `--track-every` steps outside the training step."""
@@ -304,19 +334,43 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.G
 
     @torch.no_grad()
+    def picture(self, z: torch.Tensor, labels: torch.Tensor | None, codes: torch.Tensor | None,
+                cols: int | None) -> torch.Tensor | None:
+        """What the sampler (the EMA generator when there is one) makes of these inputs, as a grid or scatter."""
+        G = self.sampler
+        was_training = G.training
+        G.eval()
+        samples = G(z, labels, codes).float()
+        G.train(was_training)
+        return preview(samples, self.info, cols=cols)
+
     def save_samples(self) -> None:
         self._check_finite()  # nothing is written after a NaN
         if not self.procs.is_main:
             return
-        G = self.sampler
-        was_training = G.training
-        G.eval()
-        samples = G(*self.fixed).float()
-        G.train(was_training)
         k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else None
-        picture = preview(samples, self.info, cols=k or None)
+        picture = self.picture(*self.fixed, cols=k or None)
         if picture is not None:
             atomic_write(runs.sample_path(self.run_dir, self.step), png_bytes(picture))
+
+    def save_final_grid(self) -> None:
+        """RUN/samples/final.png at the end of a run: ten samples a row, one row per class for a conditional model
+        (a 10×10 grid otherwise; the scatter of 2-D data), from latents seeded with the run's seed."""
+        if not self.procs.is_main:
+            return
+        k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else 0
+        rows = min(k, MAX_FINAL_ROWS) if k else FINAL_COLUMNS
+        n = rows * FINAL_COLUMNS if self.info.is_image else len(self.fixed[0])
+        cpu = torch.Generator().manual_seed(self.cfg.seed)
+        z = torch.randn(n, self.cfg.latent_dim, generator=cpu)
+        labels = None
+        if k:
+            labels = torch.arange(rows).repeat_interleave(FINAL_COLUMNS) if self.info.is_image else torch.arange(n) % k
+        codes = self.models.sample_codes(n, cpu, torch.device("cpu"))
+        inputs = [t.to(self.device) if t is not None else None for t in (z, labels, codes)]
+        picture = self.picture(*inputs, cols=FINAL_COLUMNS)
+        if picture is not None:
+            atomic_write(runs.final_sample_path(self.run_dir), png_bytes(picture))
 
     # -- state --------------------------------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,12 @@ def default_run_name(config: RunConfig) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts))
 
 
-def _announce(console: Console, run_dir: Path, trainer: Trainer, start: int, total: int) -> None:
+def _announce(console: Console, run_dir: Path, trainer: Trainer, start: int, total: int,
+              notes: list[str] | None = None) -> None:
     info = describe(trainer)
     cfg = trainer.cfg
+    for note in notes or []:
+        console.print(note, highlight=False)
     console.print(
         f"[bold]gantool train[/] {cfg.arch.name} + {cfg.loss.name} + {cfg.cond.name} on {cfg.data.name} "
         f"{tuple(trainer.info.shape)}  steps {start}->{total}  batch {cfg.batch_size}  device {info['device']}\n"
@@ -43,8 +48,10 @@ def _announce(console: Console, run_dir: Path, trainer: Trainer, start: int, tot
     )
 
 
-def train(config: RunConfig, out: Path | None = None, console: Console | None = None) -> Path:
-    """Train a new run; returns its directory. Nothing is created until the configuration has been checked."""
+def train(config: RunConfig, out: Path | None = None, console: Console | None = None,
+          notes: list[str] | None = None) -> Path:
+    """Train a new run; returns its directory. Nothing is created until the configuration has been checked. `notes`
+    (where settings came from) are printed with the banner."""
     console = console or Console(stderr=True)
     config.validate()
     registry = get_registry()
@@ -57,11 +64,12 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     run_dir = processes.run_on_main(lambda: runs.choose_run_dir(out, default_run_name(config)))
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
     processes.run_on_main(lambda: runs.make_run_dir(run_dir))
-    _announce(console, run_dir, trainer, 0, config.steps)
+    _announce(console, run_dir, trainer, 0, config.steps, notes)
+    started = time.perf_counter()
     with _lock_on_main(processes, run_dir), processes.errors_from_main():
         last = trainer.fit(config.steps, distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, 0,
                                                                  console))
-    console.print(f"done: {last}", highlight=False)
+    _finish(console, run_dir, trainer, last, time.perf_counter() - started)
     return run_dir
 
 
@@ -108,10 +116,43 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
             runs.remove_temporaries(run_dir)
         _announce(console, run_dir, trainer, ckpt.step, config.steps)
         monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, ckpt.step, console)
+        started = time.perf_counter()
         with processes.errors_from_main():
             last = trainer.fit(config.steps, monitor)
-    console.print(f"done: {last}", highlight=False)
+    _finish(console, run_dir, trainer, last, time.perf_counter() - started)
     return run_dir
+
+
+def _finish(console: Console, run_dir: Path, trainer: Trainer, last: Path, seconds: float) -> None:
+    """The end of a run: where its checkpoint and final grid are, and the next commands with its path filled in."""
+    from gantoolkit.progress import format_duration
+
+    console.print(f"done in {format_duration(seconds)}: {last}", highlight=False)
+    final = runs.final_sample_path(run_dir)
+    if final.exists():
+        rows = "one row per class" if trainer.models.conditioning.requires_labels and trainer.info.is_image else ""
+        console.print(f"samples: {final}" + (f" ({rows})" if rows else ""), highlight=False)
+    console.print("next:\n" + "\n".join(f"  {line}" for line in next_commands(run_dir, trainer)), highlight=False)
+
+
+def next_commands(run_dir: Path, trainer: Trainer) -> list[str]:
+    """`gantool sample`, `evaluate` and `demo` for this run, ready to paste."""
+    run = shlex.quote(str(run_dir))
+    info = trainer.info
+    if trainer.models.conditioning.requires_labels and info.num_classes:
+        names = info.class_names or tuple(str(i) for i in range(info.num_classes))
+        name = names[min(7, len(names) - 1)]
+        sample = f"gantool sample {run} --n 100 --class {shlex.quote(name)} --out {_file_stem(name)}.png"
+    else:
+        out = "samples.png" if info.is_image or info.shape[0] == 2 else "samples.npz"
+        sample = f"gantool sample {run} --n 64 --out {out}"
+    report = shlex.quote(str(run_dir / "evaluation.json"))
+    return [sample, f"gantool evaluate {run} --out {report}", f"gantool demo {run}"]
+
+
+def _file_stem(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
+    return f"class-{stem or 'x'}"
 
 
 def _newest_checkpoint(run_dir: Path) -> Checkpoint:

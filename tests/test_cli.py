@@ -30,9 +30,12 @@ def train_args(*extra: str) -> list[str]:
 def test_train_writes_a_complete_run_directory(tiny_run):
     assert sorted(p.name for p in (tiny_run / "checkpoints").iterdir()) == [
         "step-00000003.safetensors", "step-00000006.safetensors"]
-    assert sorted(p.name for p in (tiny_run / "samples").iterdir()) == ["step-00000003.png", "step-00000006.png"]
+    assert sorted(p.name for p in (tiny_run / "samples").iterdir()) == [
+        "final.png", "step-00000003.png", "step-00000006.png"]
     grid = Image.open(tiny_run / "samples" / "step-00000006.png")
     assert grid.width > grid.height  # one column per class: 10 columns, 7 rows
+    final = np.asarray(Image.open(tiny_run / "samples" / "final.png"))
+    assert final.shape[:2] == (10 * 8 + 11 * 2, 10 * 8 + 11 * 2)  # 10×10 images of 8 px, 2 px apart
     lines = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [3, 6]
     assert {"loss_d", "loss_g", "it_per_s"} <= set(lines[0])
