@@ -1,4 +1,5 @@
-"""Sessions: `nox` runs lint, typecheck and tests; `nox -s plugins`, `browser` and `bench` on demand.
+"""Sessions: `nox` runs lint, typecheck and tests; `nox -s quick` (no process-starting tests), `plugins`, `browser`
+and `bench` on demand.
 
 Each session gets its own virtual environment (pip takes torch from the machine's wheel cache where it has one).
 `nox --no-venv -s tests` runs in the current environment instead.
@@ -28,6 +29,14 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, browser tests included (they need Debian's chromium at /usr/bin/chromium)."""
     install_project(session)
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def quick(session: nox.Session) -> None:
+    """The fast lane: every test but those that start processes (`@pytest.mark.process`), in under 2 minutes."""
+    install_project(session)
+    session.run("python", "-m", "pytest", "-q", "-m", "not process and not browser", *session.posargs,
+                env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session

@@ -15,6 +15,27 @@ TINY_DCGAN = ["--arch", "dcgan", "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "
               "--latent-dim", "16"]
 
 
+def quick_lane(config: pytest.Config) -> bool:
+    """Whether this run leaves out the tests that start processes (`nox -s quick`, `pytest -m "not process"`)."""
+    return "not process" in (config.option.markexpr or "")
+
+
+@pytest.fixture(autouse=True)
+def no_processes_in_the_quick_lane(request, monkeypatch):
+    """In the quick lane, a test that starts a process without `@pytest.mark.process` is skipped when it tries,
+    naming itself, so the lane stays fast and says what it left out; the full run (`nox`) runs it."""
+    if not quick_lane(request.config) or request.node.get_closest_marker("process"):
+        return
+    import multiprocessing.process
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        pytest.skip(f"{request.node.nodeid} starts a process: mark it @pytest.mark.process")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+
+
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch):
     """Each test sees a registry built from the current environment."""

@@ -233,6 +233,7 @@ def test_errors_are_one_line_without_traceback(cli, args, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.process
 def test_help_does_not_import_torch():
     code = (
         "import sys\n"

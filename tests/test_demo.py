@@ -437,6 +437,7 @@ def test_demo_command_reports_bad_arguments_in_one_line(cli, work):
     assert "Traceback" not in busy.output
 
 
+@pytest.mark.process
 def test_help_imports_neither_torch_nor_gradio():
     code = ("import sys; from gantoolkit.cli import build_app; build_app()(['demo', '--help'], standalone_mode=False);"
             "assert 'torch' not in sys.modules and 'gradio' not in sys.modules, 'imported'")

@@ -116,6 +116,7 @@ def _averaging_worker(rank: int, store: str, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.process
 def test_averaged_gradients_through_the_gradient_penalty_equal_one_process_on_the_whole_batch(tmp_path):
     import torch.multiprocessing as mp
 
@@ -152,6 +153,7 @@ def runs_dir(tmp_path_factory) -> Path:
     return where
 
 
+@pytest.mark.process
 def test_two_process_run_writes_one_run_that_one_process_can_sample(runs_dir, cli):
     run_dir = runs_dir / "straight"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-00000002.safetensors",
@@ -169,6 +171,7 @@ def test_two_process_run_writes_one_run_that_one_process_can_sample(runs_dir, cl
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.process
 def test_two_process_run_resumed_with_two_processes_is_bit_identical(runs_dir):
     straight = load_file(runs_dir / "straight" / "checkpoints" / "step-00000004.safetensors")
     resumed = load_file(runs_dir / "split" / "checkpoints" / "step-00000004.safetensors")
@@ -176,12 +179,14 @@ def test_two_process_run_resumed_with_two_processes_is_bit_identical(runs_dir):
     assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
 
 
+@pytest.mark.process
 def test_a_one_process_resume_of_a_two_process_run(runs_dir, cli):
     result = cli("train", "--resume", runs_dir / "straight", "--steps", "5")
     assert result.exit_code == 0, result.output
     assert (runs_dir / "straight" / "checkpoints" / "step-00000005.safetensors").exists()
 
 
+@pytest.mark.process
 def test_a_failure_on_rank_0_ends_every_process_with_one_error(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
@@ -207,6 +212,7 @@ def test_a_batch_that_does_not_split_is_refused_before_launching(cli):
                                      "2 (--batch-size is the batch of all processes together))")
 
 
+@pytest.mark.process
 @pytest.mark.gpu
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_two_gpus_with_nccl(tmp_path):

@@ -107,6 +107,7 @@ def names(folder: Path) -> list[str]:
 # -- NaN: stop --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_forced_nan_in_a_real_process_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
     site = install_nan_plugin(tmp_path / "site")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GANTOOL_")}

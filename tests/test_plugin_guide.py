@@ -114,6 +114,7 @@ def guide_site(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("stem", EXAMPLES)
 def test_each_packaged_example_passes_check_plugin(guide_site, stem, monkeypatch):
     """check_plugin(dist) is check_plugin(dist, components=False) and then check_registered; here none may skip."""
@@ -137,6 +138,7 @@ def lsgan(guide_site) -> Path:
     return root
 
 
+@pytest.mark.process
 def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
     site = lsgan / "site"
     listing = json.loads(gantool("list", "losses", "--json", cwd=lsgan, site=site).stdout)
@@ -170,6 +172,7 @@ def test_the_preset_example_names_registered_components():
     check_config("spiral-wgan-gp", registry=plugin_registry(load_example("examples/my_data.py")))
 
 
+@pytest.mark.process
 def test_the_command_example_mounts_and_runs(lsgan):
     from typer.testing import CliRunner
 

@@ -99,6 +99,7 @@ def test_broken_plugin_is_reported_and_everything_else_works(cli, broken_site):
     assert "gantool-broken" in table and "kaboom" in table
 
 
+@pytest.mark.process
 def test_broken_plugin_through_the_real_cli_and_strict_mode(broken_site, tmp_path):
     site, _ = broken_site
     ok = gantool(["--help"], site, tmp_path)
@@ -322,6 +323,7 @@ def test_plugin_commands_mount_and_may_not_take_core_names(cli, plugins_dir):
     assert errors == ["command 'sample' is a core command and cannot be replaced"]
 
 
+@pytest.mark.process
 def test_plugin_command_through_the_real_cli(plugins_dir, tmp_path):
     module = unique()
     make_dist(plugins_dir, "gantool-commands", {module: COMMANDS}, {"commands": module})

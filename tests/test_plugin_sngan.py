@@ -17,6 +17,8 @@ import pytest
 
 from gantoolkit.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.process  # every test here starts processes
+
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "gantool-sngan"
 TRAIN = ["train", "--arch", "resnet-sn", "--arch-opt", "ngf=16", "--arch-opt", "ndf=16", "--loss", "hinge",
          "--cond", "projection", "--image-size", "16", "--steps", "4", "--batch-size", "16", "--latent-dim", "16",

@@ -16,6 +16,8 @@ import torch
 
 from tests.conftest import TINY_DCGAN
 
+pytestmark = pytest.mark.process  # every test here starts processes
+
 GANTOOL = [sys.executable, "-c", "from gantoolkit.cli import main; main()"]
 
 

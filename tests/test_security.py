@@ -139,6 +139,7 @@ def rewrite(source: Path, target: Path, **config) -> None:
     save_file(load_file(str(source)), str(target), metadata=meta)
 
 
+@pytest.mark.process
 def test_checkpoint_metadata_never_causes_an_import(run, tmp_path):
     """Each name a checkpoint holds, set to an import path: loading fails by name, and nothing is imported."""
     (tmp_path / "evilmod.py").write_text(textwrap.dedent(MODULE))
