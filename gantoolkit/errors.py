@@ -44,6 +44,10 @@ class RunDirectoryError(GanToolkitError):
     """A run directory that would be overwritten, or that holds no checkpoint."""
 
 
+class OutputError(GanToolkitError):
+    """An output that would replace a file it should not (another kind, the input, a link, a run's checkpoints)."""
+
+
 class TrainingError(GanToolkitError):
     """Training cannot go on (for example a loss became NaN)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import torch
 
 from gantoolkit.data import DataInfo, Dataset, to_model_space
 from gantoolkit.errors import ConfigError, GanToolkitError, did_you_mean
+from gantoolkit.outputs import REPORT, REPORT_FORMAT, Output, kind_for_suffix
 from gantoolkit.registry import Registry, get_registry
 
 #: samples drawn by default: the mixture protocol's 2,500 for 2-D vectors, 10,000 (the FID convention) otherwise
@@ -49,6 +50,9 @@ class EvalContext:
     cache_dir: Path | None = None
     artefacts: dict[str, str] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    #: what the command's --force and inputs say about replacing an existing artefact (see gantoolkit.outputs)
+    force: bool = False
+    inputs: tuple[Path, ...] = ()
     _memo: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,12 +82,14 @@ class EvalContext:
         return self.memo(f"real:{n}", draw)
 
     def artefact(self, name: str, suffix: str) -> Path | None:
-        """Where a metric may write an artefact (`REPORT.NAME.SUFFIX`), or None when no report is written."""
+        """Where a metric may write an artefact (`REPORT.NAME.SUFFIX`), or None when no report is written. The path
+        is checked like any output: an existing file is replaced only when gantool wrote it as the same kind (a
+        .png, .gif, .npz or .json), or with --force."""
         if self.artefact_stem is None:
             return None
-        path = self.artefact_stem.with_name(f"{self.artefact_stem.name}.{name}{suffix}")
-        self.artefacts[name] = str(path)
-        return path
+        output = artefact_output(self.artefact_stem, name, suffix, self.force, self.inputs).check()
+        self.artefacts[name] = str(output.path)
+        return output.path
 
     def cache_root(self) -> Path:
         """Where derived models (e.g. an automatic feature classifier) are cached: $GANTOOL_CACHE or ~/.cache."""
@@ -93,11 +99,19 @@ class EvalContext:
         return Path(env).expanduser() if env else Path.home() / ".cache" / "gantoolkit"
 
 
+def artefact_output(stem: Path, name: str, suffix: str, force: bool, inputs: tuple[Path, ...]) -> Output:
+    """The output `STEM.NAME.SUFFIX` of an artefact (a suffix gantool does not mark is never replaced unforced)."""
+    path = stem.with_name(f"{stem.name}.{name}{suffix}")
+    return Output(path, kind_for_suffix(path) or f"unmarked{suffix}", force, inputs)
+
+
 class Metric(ABC):
     """A number (or a few) computed from generated samples and the real data."""
 
     #: the names `compute` returns, in order (for tables and docs)
     keys: tuple[str, ...] = ()
+    #: (name, suffix) of each artefact `compute` may write through `ctx.artefact`, checked before any work
+    artefacts: tuple[tuple[str, str], ...] = ()
 
     def why_not(self, ctx: EvalContext) -> str | None:
         """None when this metric applies to `ctx`; otherwise why not, and what would make it apply."""
@@ -241,14 +255,17 @@ def load_matching_data(model: Any, data: str | None, data_root: str | None = Non
 def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics: list[str] | None = None,
                         n: int | None = None, features: str = "auto", out: Path | None = None, seed: int = 0,
                         device: str = "cpu", ema: bool = True, cache_dir: Path | None = None,
-                        sampler: Callable[[Any], Sampler] | None = None) -> dict[str, Any]:
+                        sampler: Callable[[Any], Sampler] | None = None, force: bool = False,
+                        inputs: Iterable[Path | None] = ()) -> dict[str, Any]:
     """Score a checkpoint (or a run's newest) against `data`; writes `out` (JSON) when given. Returns the report.
 
-    `sampler(model)` may replace plain sampling (e.g. rejection sampling); its `describe()` goes into the report."""
+    `sampler(model)` may replace plain sampling (e.g. rejection sampling); its `describe()` goes into the report.
+    `out` and the metrics' artefacts beside it are checked before any work (`force`, and `inputs` besides the
+    checkpoint that they must not be: see gantoolkit.outputs)."""
     import json
     import time
 
-    from gantoolkit.checkpoint import atomic_write
+    from gantoolkit.runs import resolve_checkpoint
     from gantoolkit.sampling import load_generator
 
     if n is not None and n < 2:
@@ -257,19 +274,25 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics
         out = Path(out)
         if out.suffix.lower() != ".json":
             raise ConfigError(f"--out {str(out)!r} must be a .json file")
-        if not out.parent.is_dir():
-            raise ConfigError(f"the folder of --out {str(out)!r} does not exist", "create it first")
     chosen = create_metrics(metrics)
+    sources = tuple(Path(p) for p in (resolve_checkpoint(checkpoint), *inputs) if p is not None)
+    report_out = Output(out, REPORT, force, sources).check() if out is not None else None
+    stem = out.with_suffix("") if out is not None else None
+    if stem is not None:
+        for metric in chosen.values():
+            for name, suffix in metric.artefacts:
+                artefact_output(stem, name, suffix, force, sources).check()
     started = time.process_time()
     model = load_generator(checkpoint, device, prefer_ema=ema)
     dataset = load_matching_data(model, data)
     if n is None:
         n = DEFAULT_IMAGE_SAMPLES if dataset.info.is_image else DEFAULT_VECTOR_SAMPLES
     draw: Sampler = sampler(model) if sampler is not None else (lambda k, s: model.sample(k, s))
-    ctx = EvalContext(dataset, draw, model.conditional, n, seed, features,
-                      model.device, out.with_suffix("") if out is not None else None, cache_dir)
+    ctx = EvalContext(dataset, draw, model.conditional, n, seed, features, model.device, stem, cache_dir,
+                      force=force, inputs=sources)
     values, skipped = run_metrics(ctx, chosen, explicit=metrics is not None)
     meta = {
+        "format": REPORT_FORMAT,
         "checkpoint": str(model.checkpoint.path),
         "step": model.checkpoint.step,
         "data": dataset.info.source,
@@ -286,6 +309,6 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics
         "cpu_seconds": round(time.process_time() - started, 2),
     }
     report = {**values, "meta": meta}
-    if out is not None:
-        atomic_write(out, (json.dumps(report, indent=2) + "\n").encode())
+    if report_out is not None:
+        report_out.write((json.dumps(report, indent=2) + "\n").encode())
     return report

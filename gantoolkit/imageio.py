@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from gantoolkit.checkpoint import atomic_write
 from gantoolkit.data import DataInfo, to_uint8
-from gantoolkit.errors import GanToolkitError
+from gantoolkit.errors import ConfigError, GanToolkitError
+from gantoolkit.outputs import NPZ, PNG, PNG_FOLDER, SOFTWARE, Output, mark_npz
 
 
 def grid(images: torch.Tensor, cols: int | None = None, pad: int = 2) -> torch.Tensor:
@@ -28,9 +29,13 @@ def png_bytes(image: torch.Tensor) -> bytes:
     from PIL import Image
 
     array = image.permute(1, 2, 0).cpu().numpy()
+    from PIL.PngImagePlugin import PngInfo
+
     pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    info = PngInfo()
+    info.add_text("Software", SOFTWARE)  # how a later --out recognises a PNG gantool wrote
     buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
+    pil.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 
@@ -67,13 +72,22 @@ def preview(samples: torch.Tensor, info: DataInfo, cols: int | None = None) -> t
     return None
 
 
-def save_samples(out: Path, samples: torch.Tensor, labels: torch.Tensor | None, info: DataInfo,
-                 cols: int | None = None) -> str:
-    """Write samples as `.png` (grid or scatter), `.npz` (arrays), or a folder of PNGs; returns what was written."""
+def sample_output(out: Path, force: bool = False, inputs: Iterable[Path | str | None] = ()) -> Output:
+    """The checked output of `gantool sample --out`: FILE.png, FILE.npz or a folder (no suffix) of PNGs."""
     out = Path(out)
     suffix = out.suffix.lower()
+    kinds = {".png": PNG, ".npz": NPZ, "": PNG_FOLDER}
+    if suffix not in kinds:
+        raise ConfigError(f"unknown output type {suffix!r} for {str(out)!r}", "use .png, .npz or a folder")
+    return Output.of(out, kinds[suffix], force, inputs).check()
+
+
+def save_samples(out: Output, samples: torch.Tensor, labels: torch.Tensor | None, info: DataInfo,
+                 cols: int | None = None) -> str:
+    """Write samples as `.png` (grid or scatter), `.npz` (arrays), or a folder of PNGs; returns what was written."""
+    path = out.path
     try:
-        if suffix == ".npz":
+        if out.kind == NPZ:
             arrays: dict[str, Any] = {}
             if info.is_image:
                 arrays["images"] = to_uint8(samples).cpu().numpy()
@@ -83,31 +97,28 @@ def save_samples(out: Path, samples: torch.Tensor, labels: torch.Tensor | None, 
                 arrays["labels"] = labels.cpu().long().numpy()
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
-            atomic_write(out, buffer.getvalue())
-            return f"{len(samples)} samples to {out}"
-        if suffix == ".png":
+            out.write(mark_npz(buffer.getvalue()))
+            return f"{len(samples)} samples to {path}"
+        if out.kind == PNG:
             picture = preview(samples, info, cols)
             if picture is None:
                 raise GanToolkitError(
                     f"{info.shape[0]}-dimensional vectors cannot be drawn as a PNG", "write .npz instead"
                 )
-            atomic_write(out, png_bytes(picture))
-            return f"a grid of {len(samples)} samples to {out}" if info.is_image else f"a scatter plot to {out}"
-        if suffix:
-            raise GanToolkitError(f"unknown output type {suffix!r} for {str(out)!r}", "use .png, .npz or a folder")
+            out.write(png_bytes(picture))
+            return f"a grid of {len(samples)} samples to {path}" if info.is_image else f"a scatter plot to {path}"
         if not info.is_image:
             raise GanToolkitError("vectors cannot be written as a folder of images", "write .npz instead")
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise GanToolkitError(f"{str(out)!r} already exists and is not an empty folder", "choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
         images = to_uint8(samples).cpu()
         names = info.class_names
+        files = {}
         for i, image in enumerate(images):
             tag = f"-{_safe(names[int(labels[i])])}" if labels is not None and names else ""
-            (out / f"{i:06d}{tag}.png").write_bytes(png_bytes(image))
-        return f"{len(images)} PNG files to {out}/"
+            files[f"{i:06d}{tag}.png"] = png_bytes(image)
+        out.write_folder(files)
+        return f"{len(images)} PNG files to {path}/"
     except OSError as e:
-        raise GanToolkitError(f"cannot write {str(out)!r}: {e.strerror or e}") from None
+        raise GanToolkitError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
 
 
 def _safe(name: str) -> str:

@@ -70,7 +70,8 @@ def inputs(tmp_path_factory) -> Path:
             "--out", root / "run")
     newest = root / "run" / "checkpoints" / "step-00000004.safetensors"
     (root / "genrun" / "checkpoints").mkdir(parents=True)
-    gantool("export", root / "run", "--out", root / "genrun" / "checkpoints" / "step-00000004.safetensors")
+    gantool("export", root / "run", "--out", root / "generator.safetensors")  # export refuses a run's checkpoints/
+    (root / "generator.safetensors").rename(root / "genrun" / "checkpoints" / "step-00000004.safetensors")
     gantool("train", *TINY_DCGAN, "--image-size", "8", "--steps", "2", "--out", root / "other")
     gantool("directions", root / "run", "--method", "sefa", "--num", "2", "--out", root / "dirs.safetensors")
     for i in range(12):  # a folder of RGB images in two classes, and a classifier for them
@@ -191,11 +192,14 @@ CASES = [
     # run directories and outputs: nothing is ever overwritten
     ("existing-run", [*RUN, "--out", "run"], "'run' already exists and is not empty (continue it with --resume run)"),
     ("out-is-a-file", [*RUN, "--out", "notes/readme.txt"], "'notes/readme.txt' is a file, not a run directory"),
-    ("sample-into-run", ["sample", "run", "--out", "run"], "'run' already exists and is not an empty folder"),
+    ("sample-into-run", ["sample", "run", "--out", "run"],
+     "--out 'run' holds the command's input 'run/checkpoints/step-00000004.safetensors'"),
+    ("sample-into-a-folder", ["sample", "run", "--out", "notes"],
+     "--out 'notes' already exists and is not an empty folder: it holds 'readme.txt'"),
     ("sample-type", ["sample", "run", "--out", "x.jpg"], "unknown output type '.jpg'"),
     ("export-type", ["export", "run", "--out", "g.pt"], "--out must end in .safetensors"),
     ("export-onto-itself", ["export", "run", "--out", "run/checkpoints/step-00000004.safetensors"],
-     "--out is the checkpoint being exported"),
+     "--out 'run/checkpoints/step-00000004.safetensors' is the command's input"),
     # directions and classifiers that do not match the checkpoint, or are not what they claim
     ("directions-of-another-run", ["sample", "other", "--direction", "dirs.safetensors:sefa0", "--out", "s.png"],
      "the directions in 'dirs.safetensors' belong to"),
@@ -221,11 +225,11 @@ CASES = [
      "num must be at least 1"),
     ("directions-over-a-checkpoint", ["directions", "run", "--method", "sefa", "--out",
                                       "run/checkpoints/step-00000004.safetensors"],
-     "already exists and is a gantoolkit training checkpoint; it is not replaced"),
+     "--out 'run/checkpoints/step-00000004.safetensors' is the command's input"),
     ("export-over-another-run", ["export", "run", "--out", "other/checkpoints/step-00000002.safetensors"],
-     "'other/checkpoints/step-00000002.safetensors' already exists and is a gantoolkit training checkpoint"),
+     "--out 'other/checkpoints/step-00000002.safetensors' is inside a run's checkpoints folder"),
     ("classifier-over-directions", ["classifier", "train", "--out", "dirs.safetensors"],
-     "'dirs.safetensors' already exists and is a gantoolkit-directions file; it is not replaced"),
+     "--out 'dirs.safetensors' already exists and is a gantoolkit directions file; it is not replaced"),
     ("classifier-for-rgb", ["edit", "run", "--classifier", "rgb-classifier.safetensors", "--target", "class0",
                             "--out", "e.png"], "the classifier takes 3-channel images, the generator makes 1"),
     ("classifier-unknown-class", ["edit", "run", "--classifier", "rgb-classifier.safetensors", "--target", "cat",

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from gantoolkit.outputs import FORCE_HELP
+
 
 def _options(options: dict) -> str:
     return "(" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")" if options else ""
@@ -58,23 +60,24 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Using a model")
     def export(
         checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="The generator-only .safetensors file to write.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="The generator-only .safetensors file to write (not in a run's checkpoints/ folder, where it would become the run's newest checkpoint).")],
         ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when there are some.")] = True,
+        force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     ) -> None:
         """Write a generator-only checkpoint (smaller; enough to sample, edit and serve the demo)."""
-        from gantoolkit.checkpoint import GENERATOR_ONLY, check_replaceable, load_checkpoint, prefixed, write_checkpoint
+        from gantoolkit.checkpoint import GENERATOR_ONLY, load_checkpoint, prefixed, write_checkpoint
         from gantoolkit.errors import ConfigError
+        from gantoolkit.outputs import GENERATOR, Output
         from gantoolkit.runs import resolve_checkpoint
 
         source = resolve_checkpoint(checkpoint)
         if out.suffix != ".safetensors":
             raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
-        if out.exists() and out.resolve() == source.resolve():
-            raise ConfigError("--out is the checkpoint being exported", "choose another file")
-        check_replaceable(out, kind=GENERATOR_ONLY)
+        target = Output.of(out, GENERATOR, force, inputs=(source,)).check()
         ckpt = load_checkpoint(source)
         meta = {k: v for k, v in ckpt.meta.items() if k in ("config", "data", "components", "step", "gantoolkit_version", "created", "torch_version")}
         meta["kind"] = GENERATOR_ONLY
         meta["exported_from"] = str(source)
+        target.check()
         write_checkpoint(out, prefixed("generator", ckpt.generator_state(prefer_ema=ema)), meta)
         typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, generator at step {ckpt.step})")

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantoolkit.outputs import FORCE_HELP
 from gantoolkit.samplers import REFINE_RATE, REFINE_STEPS
 
 EPILOG = (
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
     @app.command(epilog=EPILOG, rich_help_panel="Using a model")
     def sample(
         checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="FILE.png (grid), FILE.npz (arrays) or a folder of PNGs.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="FILE.png (grid), FILE.npz (arrays) or a folder of PNGs (new, empty, or one gantool sample filled: its PNGs are replaced).")],
         n: Annotated[Optional[int], typer.Option("--n", help="How many samples (default 64; with --direction: rows, default 8).")] = None,
         class_: Annotated[Optional[str], typer.Option("--class", help="Class index or name (conditional models); default: all classes evenly.")] = None,
         seed: Annotated[int, typer.Option(help="Latent seed: the same seed gives the same samples.")] = 0,
@@ -39,10 +40,12 @@ def register(app: typer.Typer) -> None:
         critic_steps: Annotated[int, typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first train the critic on for N steps as a real-vs-generated classifier.")] = 0,
         refine_steps: Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")] = REFINE_STEPS,
         refine_rate: Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")] = REFINE_RATE,
+        force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     ) -> None:
         """Generate samples from a checkpoint."""
         from gantoolkit.errors import ConfigError
-        from gantoolkit.imageio import save_samples
+        from gantoolkit.imageio import sample_output, save_samples
+        from gantoolkit.runs import resolve_checkpoint
         from gantoolkit.samplers import check_sampler_options, critic_sampler
         from gantoolkit.sampling import load_generator
 
@@ -54,6 +57,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--sampler {sampler} cannot be combined with --direction")
         if sampler == "drs" and (class_ is not None or truncation is not None):
             raise ConfigError("--sampler drs draws from the whole model", "drop --class and --truncation")
+        direction_file = direction.rpartition(":")[0] if direction and ":" in direction else None
+        target = sample_output(out, force, inputs=(resolve_checkpoint(checkpoint), direction_file))
         model = load_generator(checkpoint, device, prefer_ema=ema)
         class_index = model.class_index(class_) if class_ is not None else None
         cols: int | None
@@ -61,7 +66,7 @@ def register(app: typer.Typer) -> None:
             from gantoolkit.controllers.directions import direction_strip, parse_alphas
 
             samples, labels, cols = direction_strip(model, direction, parse_alphas(alphas, steps), n, seed, class_index, truncation)
-            typer.echo("wrote " + save_samples(out, samples, labels, model.data, cols))
+            typer.echo("wrote " + save_samples(target, samples, labels, model.data, cols))
             return
         if sampler != "plain":
             draw = critic_sampler(model, sampler, seed, critic_steps, refine_steps, refine_rate, class_index, truncation)
@@ -69,4 +74,4 @@ def register(app: typer.Typer) -> None:
         else:
             samples, labels = model.sample(n, seed, class_index, truncation)
         cols = model.data.num_classes if model.conditional and class_index is None and n >= model.data.num_classes else None
-        typer.echo("wrote " + save_samples(out, samples, labels, model.data, cols))
+        typer.echo("wrote " + save_samples(target, samples, labels, model.data, cols))

@@ -24,6 +24,7 @@ import torch
 
 from gantoolkit.controllers.latent import MAX_FRAMES, check_frames
 from gantoolkit.errors import CheckpointError, ConfigError, did_you_mean
+from gantoolkit.outputs import Output
 from gantoolkit.sampling import LoadedGenerator
 
 FORMAT = "gantoolkit-directions"
@@ -112,7 +113,7 @@ def unit_rows(vectors: torch.Tensor) -> torch.Tensor:
 # -- files ----------------------------------------------------------------------------------------------------------
 
 
-def save_directions(path: str | Path, directions: Directions) -> None:
+def save_directions(path: str | Path | Output, directions: Directions) -> None:
     import datetime
 
     from gantoolkit import __version__
@@ -124,7 +125,7 @@ def save_directions(path: str | Path, directions: Directions) -> None:
         "gantoolkit_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    write_file(Path(path), {"directions": directions.vectors.float()}, FORMAT, FORMAT_VERSION, meta)
+    write_file(path, {"directions": directions.vectors.float()}, FORMAT, FORMAT_VERSION, meta)
 
 
 def load_directions(path: str | Path, model: LoadedGenerator | None = None) -> Directions:

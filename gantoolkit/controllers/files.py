@@ -15,21 +15,25 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from gantoolkit.checkpoint import atomic_write, check_replaceable, sniff_safetensors
+from gantoolkit.checkpoint import sniff_safetensors
 from gantoolkit.errors import CheckpointError
+from gantoolkit.outputs import Output
 
 
-def write_file(path: Path, tensors: dict[str, torch.Tensor], fmt: str, version: int, meta: dict[str, Any]) -> None:
+def write_file(path: str | Path | Output, tensors: dict[str, torch.Tensor], fmt: str, version: int,
+               meta: dict[str, Any]) -> None:
     """Write `tensors` with metadata {format, format_version, key: JSON} atomically, never over another kind of
-    file."""
-    check_replaceable(path, fmt)
+    file (an `Output` says what else may be replaced: --force, the command's inputs)."""
+    output = path if isinstance(path, Output) else Output(Path(path), fmt)
+    output.check()
     strings = {"format": fmt, "format_version": str(version)}
     strings.update({k: json.dumps(v, sort_keys=True) for k, v in meta.items()})
     plain = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in tensors.items()}
     try:
-        atomic_write(Path(path), save(plain, metadata=strings))
+        output.write(save(plain, metadata=strings))
     except OSError as e:
-        raise CheckpointError(f"could not write {str(path)!r}: {e.strerror or e}", "check the folder exists") from None
+        raise CheckpointError(f"could not write {str(output.path)!r}: {e.strerror or e}",
+                              "check the folder exists") from None
 
 
 def read_file(path: Path, fmt: str, version: int, what: str, hint: str) -> tuple[dict[str, torch.Tensor], dict]:

@@ -10,9 +10,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantoolkit.outputs import FORCE_HELP
+
 Ckpt = Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")]
 Ema = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when the checkpoint has one.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
+Force = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
 ClassOpt = Annotated[Optional[str], typer.Option("--class", help="Class for every image (conditional models; "
                                                                  "default the first).")]
 
@@ -38,15 +41,17 @@ def interpolate(
     class_: ClassOpt = None,
     ema: Ema = True,
     device: Device = "cpu",
+    force: Force = False,
 ) -> None:
     """Walk from one seed's latent to another's."""
     from gantoolkit.controllers.latent import check_frames, seed_latent
     from gantoolkit.controllers.latent import interpolate as between
     from gantoolkit.controllers.output import check_output, write_images
+    from gantoolkit.runs import resolve_checkpoint
     from gantoolkit.sampling import load_generator
 
-    check_output(out, (".png", ".gif", ".npz"))
     check_frames(frames)
+    output = check_output(out, (".png", ".gif", ".npz"), force, inputs=(resolve_checkpoint(checkpoint),))
     model = load_generator(checkpoint, device, prefer_ema=ema)
     z = between(seed_latent(model, from_seed), seed_latent(model, to_seed), frames, spherical=slerp)
     labels, codes = _fixed_inputs(model, frames, from_seed, class_)
@@ -54,7 +59,7 @@ def interpolate(
     import torch
 
     arrays = {"z": z, "t": torch.linspace(0, 1, frames), "seeds": torch.tensor([from_seed, to_seed])}
-    typer.echo("wrote " + write_images(out, images, model.data, frames, arrays))
+    typer.echo("wrote " + write_images(output, images, model.data, frames, arrays))
 
 
 def arithmetic(
@@ -65,16 +70,18 @@ def arithmetic(
     class_: ClassOpt = None,
     ema: Ema = True,
     device: Device = "cpu",
+    force: Force = False,
 ) -> None:
     """Vector arithmetic on latents: render each term and the result."""
     import torch
 
     from gantoolkit.controllers.latent import evaluate_expression, format_expression, parse_expression
     from gantoolkit.controllers.output import check_output, write_images
+    from gantoolkit.runs import resolve_checkpoint
     from gantoolkit.sampling import load_generator
 
-    check_output(out, (".png", ".npz"))
     terms = parse_expression(expression)
+    output = check_output(out, (".png", ".npz"), force, inputs=(resolve_checkpoint(checkpoint),))
     model = load_generator(checkpoint, device, prefer_ema=ema)
     parts, result = evaluate_expression(model, terms)
     z = torch.cat([parts, result[None]])
@@ -82,7 +89,7 @@ def arithmetic(
     images = model.generate(z, labels, codes)
     arrays = {"z": z, "signs": torch.tensor([t.sign for t in terms])}
     typer.echo(f"{format_expression(terms)} = the last image")
-    typer.echo("wrote " + write_images(out, images, model.data, len(z), arrays))
+    typer.echo("wrote " + write_images(output, images, model.data, len(z), arrays))
 
 
 def edit(
@@ -98,6 +105,7 @@ def edit(
     class_: ClassOpt = None,
     ema: Ema = True,
     device: Device = "cpu",
+    force: Force = False,
 ) -> None:
     """Change only z so that a frozen classifier sees more of a target class."""
     import torch
@@ -106,11 +114,12 @@ def edit(
     from gantoolkit.controllers.editing import check_pair, edit_latents
     from gantoolkit.controllers.output import check_output, write_images
     from gantoolkit.errors import ConfigError
+    from gantoolkit.runs import resolve_checkpoint
     from gantoolkit.sampling import load_generator
 
-    check_output(out, (".png", ".npz"))
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
+    output = check_output(out, (".png", ".npz"), force, inputs=(resolve_checkpoint(checkpoint), classifier))
     clf = load_classifier(classifier)
     index = clf.class_index(target)
     model = load_generator(checkpoint, device, prefer_ema=ema)
@@ -135,9 +144,9 @@ def edit(
     if out.suffix.lower() == ".npz":
         from gantoolkit.controllers.output import write_arrays
 
-        typer.echo("wrote " + write_arrays(out, arrays))
+        typer.echo("wrote " + write_arrays(output, arrays))
     else:
-        typer.echo("wrote " + write_images(out, images, model.data, n))
+        typer.echo("wrote " + write_images(output, images, model.data, n))
 
 
 classifier_app = typer.Typer(
@@ -176,22 +185,19 @@ def classifier_train(
     data_root: Annotated[str, typer.Option(help="Where downloadable datasets live.")] = "data",
     download: Annotated[bool, typer.Option("--download/--no-download", help="Allow downloading the dataset.")] = False,
     device: Device = "cpu",
+    force: Force = False,
 ) -> None:
     """Train a classifier on a dataset's labels and report its held-out accuracy."""
     from gantoolkit.classifiers import DEFAULT_BACKBONE, save_classifier, train_classifier
     from gantoolkit.config import Choice, RunConfig
     from gantoolkit.datasets import load_dataset
     from gantoolkit.errors import ConfigError
+    from gantoolkit.outputs import CLASSIFIER, Output
     from gantoolkit.registry import get_registry
 
     if out.suffix != ".safetensors":
         raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
-    if not out.parent.is_dir():
-        raise ConfigError(f"the folder of --out {str(out)!r} does not exist")
-    from gantoolkit.checkpoint import check_replaceable
-    from gantoolkit.classifiers import FORMAT
-
-    check_replaceable(out, FORMAT)  # before the training, not after it
+    output = Output.of(out, CLASSIFIER, force, inputs=(pretrained_file,)).check()  # before the training
     config = RunConfig(data=Choice(data), image_size=image_size, data_root=data_root, download=download)
     dataset = load_dataset(config.validate(), get_registry())
 
@@ -200,7 +206,7 @@ def classifier_train(
 
     clf, acc = train_classifier(dataset, backbone or DEFAULT_BACKBONE, epochs, batch_size, lr, held_out, seed,
                                 _json_values(backbone_opt or []), pretrained_file, device, log)
-    save_classifier(out, clf)
+    save_classifier(output, clf)
     typer.echo(f"held-out accuracy {acc:.2%} on {clf.info.held_out_size} images "
                f"({clf.info.backbone}, {len(clf.class_names)} classes); wrote {out}")
 
@@ -233,25 +239,26 @@ def directions(
     preview: Annotated[Optional[Path], typer.Option(help="Also draw FILE.png: a row per direction.")] = None,
     ema: Ema = True,
     device: Device = "cpu",
+    force: Force = False,
 ) -> None:
     """Find named directions in a generator's z-space and save them with the checkpoint's identity."""
     from gantoolkit.controllers.directions import DirectionFinder, save_directions
+    from gantoolkit.controllers.output import check_output
     from gantoolkit.errors import ConfigError
     from gantoolkit.options import parse_assignments
+    from gantoolkit.outputs import DIRECTIONS, Output
     from gantoolkit.registry import get_registry
+    from gantoolkit.runs import resolve_checkpoint
     from gantoolkit.sampling import load_generator
 
     if out.suffix != ".safetensors":
         raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
-    from gantoolkit.checkpoint import check_replaceable
-    from gantoolkit.controllers.directions import FORMAT
-
-    check_replaceable(out, FORMAT)  # before the work, not after it
-    if preview is not None and preview.suffix.lower() != ".png":
-        raise ConfigError(f"--preview must end in .png, got {str(preview)!r}")
     flags = {"num": num, "classifier": str(classifier) if classifier else None,
              "targets": ",".join(target) if target else None, "samples": samples, "layer": layer, "seed": seed}
     options = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(opt or [], "--opt")}
+    inputs = (resolve_checkpoint(checkpoint), str(options["classifier"]) if "classifier" in options else None)
+    found_out = Output.of(out, DIRECTIONS, force, inputs).check()  # before the work, not after it
+    preview_out = check_output(preview, (".png",), force, inputs, "--preview") if preview is not None else None
     spec, _ = get_registry().get("controller", method)
     finder = spec.create(options)
     if not isinstance(finder, DirectionFinder):
@@ -259,12 +266,12 @@ def directions(
                           f"use it with gantool train --controller {method}")
     model = load_generator(checkpoint, device, prefer_ema=ema)
     found = finder.find(model)
-    save_directions(out, found)
+    save_directions(found_out, found)
     typer.echo(f"{len(found.all_names)} {found.method} directions ({', '.join(found.all_names)}) for "
                f"{model.checkpoint.path} (step {model.checkpoint.step}); wrote {out}")
-    if preview is not None:
+    if preview_out is not None:
         from gantoolkit.controllers.directions import preview_grid
         from gantoolkit.controllers.output import write_images
 
         images, cols = preview_grid(model, found)
-        typer.echo("wrote " + write_images(preview, images, model.data, cols))
+        typer.echo("wrote " + write_images(preview_out, images, model.data, cols))

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantoolkit.outputs import FORCE_HELP
 from gantoolkit.samplers import REFINE_RATE, REFINE_STEPS
 
 EPILOG = (
@@ -23,7 +24,9 @@ EPILOG = (
 
 
 CkptArg = Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Report file (.json); artefacts go beside it.")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Report file (.json); artefacts go beside it "
+                                      "(REPORT.nn.png).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
 DataOpt = Annotated[Optional[str], typer.Option(help="Data to compare with (default: the model's training data).")]
 MetricsOpt = Annotated[Optional[str], typer.Option(metavar="LIST", help="Comma-separated metrics (default: all).")]
 NOpt = Annotated[Optional[int], typer.Option("--n", help="Samples (default 2,500 for vectors, else 10,000).")]
@@ -54,13 +57,14 @@ def evaluate(
     critic_steps: CriticStepsOpt = 0,
     refine_steps: RefineStepsOpt = REFINE_STEPS,
     refine_rate: RefineRateOpt = REFINE_RATE,
+    force: ForceOpt = False,
 ) -> None:
     """Score a generator: fd, kid, precision/recall, density/coverage, mode and class coverage, memorisation."""
     from gantoolkit.builtin.metrics.features import parse_features
     from gantoolkit.evaluation import evaluate_checkpoint, parse_metric_list
     from gantoolkit.samplers import check_sampler_options, critic_sampler
 
-    parse_features(features)  # a bad spec fails before anything is loaded
+    spec = parse_features(features)  # a bad spec fails before anything is loaded
     check_sampler_options(sampler, critic_steps, refine_steps, refine_rate)
     draw = None
     if sampler != "plain":
@@ -68,7 +72,7 @@ def evaluate(
             return critic_sampler(model, sampler, seed, critic_steps, refine_steps, refine_rate)
 
     report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema,
-                                 sampler=draw)
+                                 sampler=draw, force=force, inputs=(spec.path,))
     print_report(report)
     typer.echo(f"wrote {out}")
 

@@ -51,6 +51,7 @@ class NearestTraining(Metric):
     """Nearest training images of generated samples: a PNG grid and distance statistics."""
 
     keys = ("nn_dist", "nn_dist_real", "nn_ratio")
+    artefacts = (("nn", ".png"),)
 
     def why_not(self, ctx: EvalContext) -> str | None:
         if not ctx.info.is_image:
