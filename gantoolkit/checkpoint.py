@@ -32,6 +32,8 @@ TRAINING = "training"
 GENERATOR_ONLY = "generator"
 
 _ZIP_MAGIC = b"PK\x03\x04"
+#: the tensors that make a model and its training state (everything but the RNG states)
+STATE_PREFIXES = ("generator.", "critic.", "ema.", "optim.")
 
 
 # -- writing ------------------------------------------------------------------------------------------------------
@@ -121,6 +123,13 @@ class Checkpoint:
 
     def section(self, prefix: str) -> dict[str, torch.Tensor]:
         return section(self.tensors, prefix)
+
+    def non_finite(self, prefixes: tuple[str, ...] = STATE_PREFIXES) -> str | None:
+        """The name of the first floating-point tensor under `prefixes` holding NaN or infinity, or None."""
+        for name, tensor in self.tensors.items():
+            if name.startswith(prefixes) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return name
+        return None
 
     def generator_state(self, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
         """The generator's weights: the EMA copy when there is one and it is preferred."""

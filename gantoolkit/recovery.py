@@ -87,16 +87,17 @@ class LossGuard:
         earlier = [abs(v) for _, v in self.history.get(key, ())]
         return min(EXPLODED, EXPLODED_FACTOR * (1 + statistics.median(earlier))) if earlier else EXPLODED
 
-    def check(self, step: int, values: dict[str, float]) -> tuple[str, str] | None:
+    def check(self, step: int, values: dict[str, float], remember: bool = True) -> tuple[str, str] | None:
         """(the loss, what happened to it) for the first loss in `values` beyond its bound, else None; values within
-        bounds join the history."""
+        bounds join the history when `remember` (logged means do; the partial means read before a checkpoint do
+        not)."""
         losses = {k: v for k, v in values.items() if k.startswith("loss") and math.isfinite(v)}
         for key, value in losses.items():
             bound = self.bound(key)
             if abs(value) > bound:
                 why = "its bound" if bound == EXPLODED else f"{EXPLODED_FACTOR:g} × (1 + the median of its last values)"
                 return key, f"exploded to {value:.3g} (beyond {bound:.3g}, {why})"
-        for key, value in losses.items():
+        for key, value in losses.items() if remember else ():
             self.history.setdefault(key, deque(maxlen=HISTORY)).append((step, value))
         return None
 

@@ -149,6 +149,13 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
+    def set_base_rates(self, lr_g: float | None, lr_d: float | None) -> None:
+        """New base learning rates (`--lr` on resume); None keeps a network's rate. Saved in later checkpoints, and
+        `--lr-decay` scales them from the next step on."""
+        for optimizer, lr in ((self.opt_g, lr_g), (self.opt_d, lr_d)):
+            for group in optimizer.param_groups if lr is not None else ():
+                group["lr"] = group["initial_lr"] = lr
+
     def _losses(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> dict[str, torch.Tensor]:
         """The step's losses for the log. Under fp16 an update the loss scaler skipped (its gradients overflowed, as
         they do while the scale is being found) logs 0 and counts in `amp_skipped`, instead of passing for a NaN."""

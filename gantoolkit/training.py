@@ -24,7 +24,9 @@ from gantoolkit.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
 RESUMABLE = {"steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "data_root",
-             "download", "on_nan", "compile"}
+             "download", "on_nan", "compile", "lr", "lr_g", "lr_d"}
+#: the learning-rate flags: on resume they replace the rates the checkpoint's optimizers had (saved from then on)
+RATES = ("lr", "lr_g", "lr_d")
 
 
 def default_run_name(config: RunConfig) -> str:
@@ -89,6 +91,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
     if ckpt.kind != TRAINING:
         raise CheckpointError(f"{ckpt.path} holds a generator only and cannot be resumed",
                               "resume from a run directory written by gantool train")
+    if "lr" in overrides:  # --lr sets both rates, also where the run was started with --lr-g or --lr-d
+        overrides = {"lr_g": None, "lr_d": None, **overrides}
     config = apply_layer(ckpt.config, overrides, "resume").validate()
     if config.steps <= ckpt.step:
         raise ConfigError(
@@ -110,6 +114,10 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         raise missing_plugin_error(ckpt, e) from None
     trainer = Trainer(models, dataset, run_dir, device, processes)
     trainer.load_state(ckpt)
+    if any(k in overrides for k in RATES):  # after the checkpoint's optimizer states, which hold their own rates
+        g = "lr" in overrides or "lr_g" in overrides
+        d = "lr" in overrides or "lr_d" in overrides
+        trainer.set_base_rates(trainer.plan.lr_g if g else None, trainer.plan.lr_d if d else None)
     with _lock_on_main(processes, run_dir):  # before anything in the run is changed
         if processes.is_main:
             runs.truncate_metrics(run_dir, ckpt.step)
@@ -160,7 +168,12 @@ def _newest_checkpoint(run_dir: Path) -> Checkpoint:
     the one before it: `--resume` takes a run directory, so "use an earlier checkpoint" would not say how."""
     path = runs.resolve_checkpoint(run_dir)
     try:
-        return load_checkpoint(path)
+        ckpt = load_checkpoint(path)
+        bad = ckpt.non_finite()
+        if bad is not None:  # written by a version that did not check, or edited: resuming would go on diverged
+            raise CheckpointError(f"{str(path)!r} holds NaN or infinite values ({bad}); a diverged run is not resumed",
+                                  "start a new run with a lower --lr")
+        return ckpt
     except CheckpointError as e:
         earlier = runs.list_checkpoints(run_dir)[:-1]  # oldest first: the newest is `path`
         if not earlier:

@@ -123,18 +123,22 @@ def test_forced_nan_in_a_real_process_stops_with_the_step_and_keeps_the_last_che
     assert "Traceback" not in failed.stderr
     last = failed.stderr.strip().splitlines()[-1]
     assert last == ("error: a loss became NaN or infinite at step 5; training stopped and the last good checkpoint "
-                    "run/checkpoints/step-00000004.safetensors is kept (lower the learning rate (--lr), try another "
-                    "loss, or pass --on-nan rollback)")
+                    "run/checkpoints/step-00000004.safetensors is kept (resume with a lower learning rate: gantool "
+                    "train --resume run --lr 2e-05; or try another loss, or pass --on-nan rollback)")
     run = tmp_path / "run"
     # nothing after step 4 was written: no checkpoint, no sample grid, no log line
     assert names(run / "checkpoints") == ["step-00000002.safetensors", "step-00000004.safetensors"]
     assert names(run / "samples") == ["step-00000002.png", "step-00000004.png"]
     assert steps_logged(run) == [1, 2, 3, 4]
     assert all_finite(run / "checkpoints" / "step-00000004.safetensors")
-    # the kept checkpoint resumes (in a new process the plugin's NaN comes at its 5th call: step 9)
-    resumed = gantool("train", "--resume", "run", "--steps", "6")
+    # the hint's command works: the kept checkpoint resumes at the lower rate (in a new process the plugin's NaN
+    # comes at its 5th call: step 9), and later checkpoints keep that rate
+    resumed = gantool("train", "--resume", "run", "--lr", "2e-05", "--steps", "6")
     assert resumed.returncode == 0, resumed.stderr
-    assert load_checkpoint(list_checkpoints(run)[-1][1]).step == 6
+    ckpt = load_checkpoint(list_checkpoints(run)[-1][1])
+    assert ckpt.step == 6 and ckpt.config.lr == 2e-05
+    groups = [g for part in ("generator", "critic") for g in ckpt.json("optim")[part]["param_groups"]]
+    assert [g["lr"] for g in groups] == [2e-05] * 2
 
 
 def test_nan_step_is_named_correctly_after_a_resume(cli, nan_loss):
@@ -166,6 +170,107 @@ def test_weights_gone_bad_are_never_checkpointed(tmp_path):
     with pytest.raises(TrainingError, match="a weight became NaN or infinite at step 0"):
         trainer.save_checkpoint()
     assert names(tmp_path / "run" / "checkpoints") == ["step-00000000.safetensors"]
+
+
+def test_the_optimizer_state_and_the_ema_gone_bad_are_never_checkpointed(tmp_path):
+    """Adam's second moments overflow to inf before any weight does (the update then is 0/inf = 0)."""
+    from gantoolkit.errors import TrainingError
+
+    trainer = tiny_trainer(tmp_path, ema=0.9)
+    trainer.train_step()
+    trainer.save_checkpoint()
+    next(iter(trainer.opt_d.state.values()))["exp_avg_sq"].fill_(math.inf)
+    with pytest.raises(TrainingError, match="the optimizer state became NaN or infinite at step 0"):
+        trainer.save_checkpoint()
+    next(iter(trainer.opt_d.state.values()))["exp_avg_sq"].fill_(0.0)
+    with torch.no_grad():
+        next(trainer.ema.module.parameters()).fill_(math.nan)
+    with pytest.raises(TrainingError, match="the EMA generator became NaN or infinite at step 0"):
+        trainer.save_checkpoint()
+    assert names(tmp_path / "run" / "checkpoints") == ["step-00000000.safetensors"]
+
+
+def tiny_trainer(tmp_path: Path, **settings):
+    from gantoolkit.config import RunConfig, apply_layer
+    from gantoolkit.datasets import load_dataset
+    from gantoolkit.models import build_models
+    from gantoolkit.registry import get_registry
+    from gantoolkit.runs import create_run_dir
+    from gantoolkit.trainer import Trainer
+
+    config = apply_layer(RunConfig(), {"arch": {"name": "mlp", "hidden_dim": 8}, "data": "toy:ring",
+                                       "latent_dim": 4, "batch_size": 8, **settings}, "test")
+    dataset = load_dataset(config, get_registry())
+    return Trainer(build_models(config, dataset.info, get_registry()), dataset,
+                   create_run_dir(tmp_path / "run", "x"), torch.device("cpu"))
+
+
+# -- losses that explode while staying finite ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["stop", "rollback"])
+def test_a_run_whose_losses_explode_is_not_done(cli, policy):
+    """With --lr 1e6 the losses reach 1e13-1e33 and stay finite: the run stops as for a NaN (exit 3), with either
+    policy (rollback halves the rates three times and gives up), and nothing is written after the bad step."""
+    result = cli(*train_args("--lr", "1e6", "--log-every", "10", "--checkpoint-every", "20", "--sample-every", "20",
+                             "--steps", "60", "--on-nan", policy, "--out", "run"))
+    assert result.exit_code == 3, result.output
+    line = one_error_line(result)
+    assert "exploded to" in line and "(beyond 1e+08" in line and "at step 10" in line and "done" not in result.stderr
+    assert "no checkpoint was written" in line
+    assert names(Path("run/checkpoints")) == [] and names(Path("run/samples")) == []
+    if policy == "rollback":
+        assert "again after 3 rollbacks" in line
+        assert result.stderr.count("warning: loss_") == 3
+
+
+def test_a_loss_far_beyond_its_own_history_counts_as_diverged():
+    from gantoolkit.recovery import LossGuard
+
+    guard = LossGuard()
+    for step in range(1, 6):
+        assert guard.check(step * 10, {"loss_d": 1.3, "loss_g": -0.7, "amp_skipped": 5e9}) is None
+    assert guard.check(60, {"loss_d": 9e3, "loss_g": 0.5}) is None  # within 10,000 × (1 + 1.3)
+    found = guard.check(70, {"loss_d": 1.0, "loss_g": -3e4})
+    assert found is not None and found[0] == "loss_g" and "exploded to -3e+04" in found[1]
+    assert guard.check(70, {"loss_d": 1.0, "loss_g": 1e9})[1].startswith("exploded to 1e+09")
+    guard.forget_after(30)  # a rollback to step 30 drops what was logged after it
+    assert [s for s, _ in guard.history["loss_d"]] == [10, 20, 30]
+
+
+def test_an_exploded_stretch_between_log_lines_is_never_checkpointed(tmp_path):
+    """The losses since the last log line are read before a checkpoint too."""
+    from gantoolkit.errors import TrainingError
+
+    trainer = tiny_trainer(tmp_path)
+    trainer._track({"loss_d": torch.tensor(3e12), "loss_g": torch.tensor(1.0)})
+    with pytest.raises(TrainingError, match=r"loss_d exploded to 3e\+12"):
+        trainer.save_checkpoint()
+    assert names(tmp_path / "run" / "checkpoints") == []
+
+
+def test_a_checkpoint_holding_infinite_optimizer_state_is_not_resumed(cli, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    result = cli(*train_args("--steps", "4", "--out", "run"))
+    assert result.exit_code == 0, result.output
+    newest = Path("run/checkpoints/step-00000004.safetensors")
+    with safe_open(str(newest), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    tensors = load_file(str(newest))
+    key = next(k for k in sorted(tensors) if k.startswith("optim.critic.state.") and k.endswith("exp_avg_sq"))
+    tensors[key] = torch.full_like(tensors[key], math.inf)
+    save_file(tensors, str(newest), metadata=meta)
+    before = sorted(p.name for p in Path("run").rglob("*"))
+    metrics = Path("run/metrics.jsonl").read_bytes()
+    refused = cli("train", "--resume", "run", "--steps", "8")
+    assert refused.exit_code == 2
+    assert one_error_line(refused) == (
+        f"error: 'run/checkpoints/step-00000004.safetensors' holds NaN or infinite values ({key}); a diverged run "
+        "is not resumed (move it out of run/checkpoints to resume from step 2)")
+    assert sorted(p.name for p in Path("run").rglob("*")) == before
+    assert Path("run/metrics.jsonl").read_bytes() == metrics
 
 
 # -- NaN: rollback ----------------------------------------------------------------------------------------------
