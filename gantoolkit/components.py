@@ -8,7 +8,7 @@ never through a sigmoid: the loss decides what a score means.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,24 @@ class PenaltyContext:
     fake: torch.Tensor
     generator: torch.Generator
     critic_step: int
+    #: the critic update's loss scaler under fp16 (`--amp` on GPUs without bf16), else None; `gradients` applies it
+    scaler: torch.amp.GradScaler | None = None
+
+    def gradients(
+        self, output: torch.Tensor, inputs: torch.Tensor | Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, ...]:
+        """d output / d inputs, differentiable (so the penalty trains the critic): `torch.autograd.grad` with
+        `create_graph=True`, correct in every precision. Under fp16 the output is loss-scaled before and the gradients
+        unscaled after (PyTorch's AMP recipe for gradient penalties), so gradients below fp16's smallest number do not
+        vanish. The scale stays a device tensor (no host sync); an overflow gives an infinite penalty, whose update the
+        scaler then skips like any other."""
+        import torch
+
+        if self.scaler is None:
+            return torch.autograd.grad(output, inputs, create_graph=True)
+        scaled = torch.autograd.grad(self.scaler.scale(output), inputs, create_graph=True)
+        inverse = 1.0 / self.scaler.scale(torch.ones((), device=output.device))
+        return tuple(g * inverse for g in scaled)
 
 
 class Loss(ABC):

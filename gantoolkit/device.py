@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -50,44 +48,12 @@ def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.Gr
     return torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
 
 
-#: the loss scaler of the update in progress, for `input_gradients` (set by `autocast(..., scaler)`)
-_SCALER: contextvars.ContextVar[torch.amp.GradScaler | None] = contextvars.ContextVar("gantool_scaler", default=None)
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None,
-             scaler: torch.amp.GradScaler | None = None) -> contextlib.AbstractContextManager:
-    """Mixed precision for the forward passes (nothing when `dtype` is None). With an fp16 `scaler`, penalties that
-    differentiate the critic inside this block (`input_gradients`) use its loss scale."""
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision for the forward passes (nothing when `dtype` is None). Under fp16 a penalty's gradients are
+    loss-scaled by `PenaltyContext.gradients`, which holds the critic update's scaler."""
     if dtype is None:
         return contextlib.nullcontext()
-    if scaler is None:
-        return torch.autocast(device_type=device.type, dtype=dtype)
-    return _scaled_autocast(device, dtype, scaler)
-
-
-@contextlib.contextmanager
-def _scaled_autocast(device: torch.device, dtype: torch.dtype, scaler: torch.amp.GradScaler) -> Iterator[None]:
-    token = _SCALER.set(scaler)
-    try:
-        with torch.autocast(device_type=device.type, dtype=dtype):
-            yield
-    finally:
-        _SCALER.reset(token)
-
-
-def input_gradients(output: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """d output / d inputs, differentiable (create_graph), for penalties on the critic's gradient (WGAN-GP, R1).
-
-    Correct in every precision: in fp32 and bf16 a plain `torch.autograd.grad`; under fp16 with a loss scaler the
-    output is scaled before and the gradients unscaled after (PyTorch's AMP examples, "Gradient penalty"), so that
-    small gradients do not underflow in half precision. The scale stays a device tensor: no host sync. An overflow
-    gives an infinite penalty, which the scaler then skips like any other overflowing step."""
-    scaler = _SCALER.get()
-    if scaler is None:
-        return torch.autograd.grad(output, inputs, create_graph=True)
-    scaled = torch.autograd.grad(scaler.scale(output), inputs, create_graph=True)
-    inverse = 1.0 / scaler.scale(torch.ones((), device=output.device))
-    return tuple(g * inverse for g in scaled)
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def configure(device: torch.device) -> None:

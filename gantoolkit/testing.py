@@ -49,6 +49,7 @@ from gantoolkit.components import (
 )
 from gantoolkit.config import Choice, RunConfig, apply_layer
 from gantoolkit.data import IMAGE, VECTOR, DataInfo, DataRequest, Dataset, DataSource
+from gantoolkit.device import autocast
 from gantoolkit.errors import ConfigError, DataError, GanToolkitError
 from gantoolkit.kinds import KINDS
 from gantoolkit.plugins import PluginHost, PluginRecord
@@ -103,6 +104,8 @@ RULES: dict[str, str] = {
     "score-direction": "a higher score means 'more real': the critic's loss prefers high real / low fake scores, "
                        "the generator's loss prefers high fake scores",
     "penalty": "Loss.penalty returns None or a finite scalar that reaches the critic's parameters",
+    "penalty-loss-scale": "under fp16 with a loss scaler a penalty keeps its fp32 value (it takes the critic's "
+                          "gradients with ctx.gradients, which applies the scale)",
     "after-step": "Loss.after_discriminator_step runs on a critic",
     "setup": "Conditioning.setup / TrainingController.setup accept the data (or refuse it with ConfigError)",
     "extra-dims": "generator_extra_dim, discriminator_extra_channels and code_dim are ints >= 0",
@@ -802,6 +805,68 @@ def _check_penalty(chk: _Check, loss: Loss) -> None:
                         f"penalty() {where} does not reach the critic's parameters with finite gradients")
         with chk.step("after-step", "after_discriminator_step(critic)"):
             loss.after_discriminator_step(critic)
+    _check_penalty_loss_scale(chk, loss)
+
+
+class _GradientGain(torch.autograd.Function):
+    """The identity, whose gradient is multiplied by `GAIN` on the way back (twice differentiable)."""
+
+    GAIN = 1e8
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * _GradientGain.GAIN
+
+
+class _SmallScoreCritic(nn.Module):
+    """Scores of about 1e-8 whose input gradients are of order 1 (norm 3): on the way back through the fp16 linear
+    layer the gradient is 1e-8, below fp16's smallest number, so only a loss-scaled gradient keeps it."""
+
+    def __init__(self, inputs: int, rng: torch.Generator) -> None:
+        super().__init__()
+        self.linear = nn.Linear(inputs, 1)
+        with torch.no_grad():
+            weight = torch.randn(1, inputs, generator=rng)
+            self.linear.weight.copy_(weight * 3 / weight.norm())
+            self.linear.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(_GradientGain.apply(x.flatten(1))).float().view(-1) / _GradientGain.GAIN
+
+
+def _check_penalty_loss_scale(chk: _Check, loss: Loss) -> None:
+    """The penalty under fp16 autocast with a loss scaler (what `--amp` gives on GPUs without bf16) against its fp32
+    value, on a critic whose gradients vanish in fp16 unless scaled: a penalty that calls `torch.autograd.grad`
+    itself instead of `ctx.gradients` gets none there, and is weaker (or gone) under fp16."""
+    rng = torch.Generator().manual_seed(0)
+    for shape in ((2,), (1, 4, 4)):
+        critic = _SmallScoreCritic(int(torch.Size(shape).numel()), rng)
+        real, fake = torch.randn(BATCH, *shape, generator=rng), torch.randn(BATCH, *shape, generator=rng)
+        where = f"for data of shape (B, {', '.join(map(str, shape))})"
+        for step in range(max(2, loss.n_critic)):  # the first step with a penalty (lazy ones skip some)
+            exact = loss.penalty(PenaltyContext(critic, real, fake, torch.Generator().manual_seed(step), step))
+            if exact is not None:
+                _compare_under_fp16(chk, loss, PenaltyContext(critic, real, fake, torch.Generator().manual_seed(step),
+                                                               step, torch.amp.GradScaler("cpu", init_scale=2.0**16)),
+                                    exact.item(), where)
+                break
+
+
+def _compare_under_fp16(chk: _Check, loss: Loss, ctx: PenaltyContext, exact: float, where: str) -> None:
+    with chk.step("penalty-loss-scale", f"penalty() {where} under fp16 autocast with a loss scaler"), \
+            autocast(torch.device("cpu"), torch.float16):
+        half = loss.penalty(ctx)
+    if not isinstance(half, torch.Tensor) or half.dim() != 0:
+        chk.fail("penalty-loss-scale", f"penalty() {where} under fp16 returned {_shape(half)}, not a scalar")
+    value = half.float().item()
+    chk.require(math.isclose(exact, value, rel_tol=0.05, abs_tol=1e-6), "penalty-loss-scale",
+                f"penalty() {where} is {value:.4g} under fp16 with a loss scaler but {exact:.4g} in fp32, on a critic "
+                "whose input gradients underflow in fp16 unless scaled: take them with ctx.gradients(output, inputs), "
+                "which applies ctx.scaler")
 
 
 # -- conditionings ------------------------------------------------------------------------------------------

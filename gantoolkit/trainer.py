@@ -113,7 +113,7 @@ class Trainer:
         real, y = self.batches.next()
         y_fake = y if models.conditioning.requires_labels else None
         z, y_fake, codes = models.sample_inputs(len(real), self.rng, self.device, labels=y_fake)
-        with autocast(self.device, self.amp, self.update_d.scaler):
+        with autocast(self.device, self.amp):
             with torch.set_grad_enabled(keep_graph):
                 fake_g = self.forward_g(z, y_fake, codes)  # G(z, y, codes), compiled with --compile
             fake = fake_g.detach()
@@ -122,7 +122,8 @@ class Trainer:
             loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
             loss_d = loss_d + self._controller_terms("discriminator", fake, fake_h, codes, y_fake, real, real_h, y)
             critic = functools.partial(D, labels=y)  # eager: the penalty differentiates twice
-            penalty = loss.penalty(PenaltyContext(critic, real, fake, self.rng, self.step * self.n_critic + k))
+            penalty = loss.penalty(PenaltyContext(critic, real, fake, self.rng, self.step * self.n_critic + k,
+                                                  self.update_d.scaler))  # fp16: its loss scale
         if penalty is not None:
             loss_d = loss_d + penalty
         self.update_d(loss_d)  # backward, average over processes, step (loss-scaled under fp16)

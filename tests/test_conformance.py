@@ -210,9 +210,29 @@ class NaNPenalty(BCE):
         return ctx.critic(ctx.real).mean() * float("nan")
 
 
+class UnscaledR1(BCE):
+    """R1 as the guide showed it before ctx.gradients: its gradients vanish under fp16 (no loss scale)."""
+
+    critic_batchnorm = False
+
+    def penalty(self, ctx):
+        real = ctx.real.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(ctx.critic(real).sum(), real, create_graph=True)
+        return grad.flatten(1).pow(2).sum(1).mean()
+
+
+class UnscaledGP(WGAN):
+    def penalty(self, ctx):
+        mixed = (0.5 * ctx.real + 0.5 * ctx.fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(ctx.critic(mixed).sum(), mixed, create_graph=True)
+        return 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
 @pytest.mark.parametrize(
     "loss, rule, words",
     [
+        (UnscaledR1, "penalty-loss-scale", "is 0 under fp16 with a loss scaler but 9 in fp32"),
+        (UnscaledGP, "penalty-loss-scale", "ctx.gradients(output, inputs)"),
         (ProbabilityBCE, "finite-losses", "scores of -+30"),
         (ReversedGenerator, "score-direction", "generator must want high scores"),
         (PerSample, "loss-scalar", "0-dim float tensor, got (8,)"),
@@ -222,6 +242,11 @@ class NaNPenalty(BCE):
 )
 def test_broken_losses_fail_with_their_rule(loss, rule, words):
     assert words in str(fails(rule, check_loss, loss, train=False))
+
+
+@pytest.mark.parametrize("loss, options", [("wgan-gp", {}), ("wgan-gp", {"lazy_every": 2}), ("bce", {"r1": 1.0})])
+def test_the_built_in_penalties_keep_their_value_under_fp16_loss_scaling(loss, options):
+    check_loss(loss, options, train=False)  # penalty-loss-scale among the rest
 
 
 # -- conditionings ----------------------------------------------------------------------------------------------

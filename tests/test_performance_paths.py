@@ -16,7 +16,7 @@ from gantoolkit import device as device_module
 from gantoolkit.components import PenaltyContext
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.data import DataInfo
-from gantoolkit.device import autocast, input_gradients
+from gantoolkit.device import autocast
 from tests.conftest import TINY_DCGAN
 
 CPU = torch.device("cpu")
@@ -51,8 +51,9 @@ def make_trainer(tmp_path: Path, **settings):
 def penalty_and_grads(models, real, fake, labels, dtype=None, scaler=None):
     critic = models.critic
     critic.zero_grad(set_to_none=True)
-    ctx = PenaltyContext(functools.partial(critic, labels=labels), real, fake, torch.Generator().manual_seed(1), 0)
-    with autocast(CPU, dtype, scaler):
+    ctx = PenaltyContext(functools.partial(critic, labels=labels), real, fake, torch.Generator().manual_seed(1), 0,
+                         scaler)
+    with autocast(CPU, dtype):
         penalty = models.loss.penalty(ctx)
     penalty.backward()
     return penalty.detach(), torch.cat([p.grad.flatten() for p in critic.parameters()])
@@ -82,12 +83,14 @@ def test_fp16_loss_scaling_keeps_the_small_input_gradients_that_plain_fp16_loses
         return conv(x).float().sum(dim=(1, 2, 3)) * 1e-8
 
     x = torch.randn(4, 1, 8, 8, requires_grad=True)
-    (exact,) = input_gradients(critic(x).sum(), x)
-    with torch.autocast("cpu", dtype=torch.float16):
-        (plain,) = input_gradients(critic(x).sum(), x)
-    scaler = torch.amp.GradScaler("cpu")
-    with autocast(CPU, torch.float16, scaler):
-        (scaled,) = input_gradients(critic(x).sum(), x)
+
+    def gradients(scaler=None):  # what a penalty gets from ctx.gradients in the trainer's critic step
+        return PenaltyContext(critic, x, x, torch.Generator(), 0, scaler).gradients(critic(x).sum(), x)
+
+    (exact,) = gradients()
+    with autocast(CPU, torch.float16):
+        (plain,) = gradients()
+        (scaled,) = gradients(torch.amp.GradScaler("cpu"))
     assert exact.abs().max() > 0 and plain.abs().max() == 0  # plain fp16 underflows to nothing
     torch.testing.assert_close(scaled, exact, rtol=2e-2, atol=exact.abs().max().item() * 2e-2)
 

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 
 from gantoolkit.components import Loss, OptimizerSpec, PenaltyContext
-from gantoolkit.device import input_gradients
 from gantoolkit.errors import ConfigError
 
 
@@ -55,5 +54,5 @@ class BCE(Loss):
         if not self.r1:
             return None
         real = ctx.real.float().detach().requires_grad_(True)
-        (grad,) = input_gradients(ctx.critic(real).float().sum(), real)
+        (grad,) = ctx.gradients(ctx.critic(real).float().sum(), real)
         return 0.5 * self.r1 * grad.float().flatten(1).pow(2).sum(1).mean()

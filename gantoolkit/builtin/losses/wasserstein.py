@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from gantoolkit.components import Loss, OptimizerSpec, PenaltyContext
-from gantoolkit.device import input_gradients
 from gantoolkit.errors import ConfigError
 
 
@@ -68,6 +67,6 @@ class WGANGP(Loss):
         eps = torch.rand(shape, generator=ctx.generator, device=real.device)
         mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
         scores = ctx.critic(mixed).float()  # in the trainer's precision (bf16 or fp16 autocast when --amp)
-        (grad,) = input_gradients(scores.sum(), mixed)  # loss-scaled under fp16, so small gradients survive
+        (grad,) = ctx.gradients(scores.sum(), mixed)  # loss-scaled under fp16, so small gradients survive
         norm = grad.float().flatten(1).norm(2, dim=1)
         return self.gp_weight * self.lazy_every * ((norm - 1) ** 2).mean()
