@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import socket
 import subprocess
 import sys
@@ -284,6 +285,66 @@ def test_interpolation_bounds(engine):
         engine.interpolation(s, -3, 4)
 
 
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize(("request_", "message"), [
+    (("abc", "0", 0, 1, {}), "seed must be a whole number between 0 and 9007199254740991, got 'abc'"),
+    (([3], "0", 0, 1, {}), "seed must be a whole number between 0 and 9007199254740991, got [3]"),
+    (({"seed": 3}, "0", 0, 1, {}), "seed must be a whole number"),
+    ((True, "0", 0, 1, {}), "seed must be a whole number between 0 and 9007199254740991, got True"),
+    ((10**400, "0", 0, 1, {}), "seed must be a whole number"),
+    ((0, "0", "abc", 1, {}), "truncation must be a number, got 'abc'"),
+    ((0, "0", None, 1, {}), "truncation must be a number, got None"),
+    ((0, "0", [0.5], 1, {}), "truncation must be a number, got [0.5]"),
+    ((0, "0", True, 1, {}), "truncation must be a number, got True"),
+    ((0, "0", math.nan, 1, {}), "truncation must be a finite number, got nan"),
+    ((0, "0", 0, 1.5, {}), "grid size must be a whole number between 1 and 8, got 1.5"),
+    ((0, "0", 0, True, {}), "grid size must be a whole number between 1 and 8, got True"),
+    ((0, "0", 0, "2", {}), "grid size must be a whole number between 1 and 8, got '2'"),
+    ((0, "0", 0, None, {}), "grid size must be a whole number between 1 and 8, got None"),
+    ((0, ["7"], 0, 1, {}), "the class must be a class name or an index, got ['7']"),
+    ((0, True, 0, 1, {}), "the class must be a class name or an index, got True"),
+    ((0, 10**5000, 0, 1, {}), "the class must be a class name or an index, got a number too long to show"),
+    ((0, "0", 0, 1, {"sefa0": "abc"}), "sefa0 needs a number between -5 and 5, got 'abc'"),
+    ((0, "0", 0, 1, {"sefa0": [1.0]}), "sefa0 needs a number between -5 and 5, got [1.0]"),
+    ((0, "0", 0, 1, {"sefa0": True}), "sefa0 needs a number between -5 and 5, got True"),
+    ((0, "0", 0, 1, {"sefa0": 10**400}), "sefa0 must be between -5 and 5"),
+])
+def test_values_of_the_wrong_type_are_refused_in_one_line(engine, request_, message):
+    with pytest.raises(ConfigError) as refused:
+        engine.settings(*request_)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("request_", [
+    (LONG, "0", 0, 1, {}), (0, "0", LONG, 1, {}), (0, "0", 0, LONG, {}), (0, LONG, 0, 1, {}),
+    (0, "0", 0, 1, {"sefa0": LONG}), (0, "0", 0, 1, {LONG: 1.0}), (0, "0", 0, 1, {"sefa0": [0.0] * 5000}),
+])
+def test_a_long_value_is_not_echoed_in_full(engine, request_):
+    with pytest.raises(ConfigError) as refused:
+        engine.settings(*request_)
+    assert len(str(refused.value)) < 200 and "…" in str(refused.value)
+
+
+def test_codes_and_edits_check_types_too(info_engine, engine):
+    for value, message in [("1", "got '1'"), (1.5, "got 1.5"), (True, "got True"), ([1], "got [1]"),
+                           (math.nan, "got nan")]:
+        with pytest.raises(ConfigError, match=rf"cat0 takes a category 0\.\.2, {re.escape(message)}"):
+            info_engine.settings(0, None, 0, 1, {"cat0": value})
+    s = engine.settings(0, "0", 0, 1, {})
+    for target, message in [([1], "the class to move towards must be a class name or an index, got [1]"),
+                            (LONG, "is too long to be a class name")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            engine.more_of(s, target, 3)
+    for steps in ("abc", True, 1.5, None, [3]):
+        with pytest.raises(ConfigError, match="steps must be a whole number between 1 and 50"):
+            engine.more_of(s, "1", steps)
+    for other in ("abc", True, 2.5, None):
+        with pytest.raises(ConfigError, match="the other seed must be a whole number"):
+            engine.interpolation(s, other, 4)
+
+
 # -- the page's callbacks --------------------------------------------------------------------------------------------
 
 
@@ -309,6 +370,32 @@ def test_render_callback_returns_the_picture_its_download_and_a_status(callbacks
 def test_render_callback_turns_bad_values_into_a_gradio_error(callbacks, args, message):
     with pytest.raises(gr.Error, match=message):
         callbacks.render(*args)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("abc", "6", 0, 1, 0, 0, 0, 0, 0, None), "seed must be a whole number between 0 and 9007199254740991, got 'abc'"),
+    ((1.5, "6", 0, 1, 0, 0, 0, 0, 0, None), "seed must be a whole number between 0 and 9007199254740991, got 1.5"),
+    ((math.nan, "6", 0, 1, 0, 0, 0, 0, 0, None), "seed must be a whole number"),
+    ((0, "6", 0, True, 0, 0, 0, 0, 0, None), "grid size must be a whole number between 1 and 8, got True"),
+    ((0, "6", None, 1, 0, 0, 0, 0, 0, None), "truncation must be a number, got None"),
+    ((0, "6", 0, 1, None, 0, 0, 0, 0, None), "sefa0 needs a number between -5 and 5, got None"),
+    ((0, "6", 0, 1, 0, [1, 2], 0, 0, 0, None), "sefa1 needs a number between -5 and 5, got [1, 2]"),
+    ((0, "6", 0, 1, 0, 0, "abc", 0, 0, None), "sefa2 needs a number between -5 and 5, got 'abc'"),
+    ((0, {"x": 1}, 0, 1, 0, 0, 0, 0, 0, None), "the class must be a class name or an index"),
+])
+def test_callbacks_refuse_values_of_the_wrong_type_in_one_line_without_a_traceback(callbacks, capsys, args, message):
+    with pytest.raises(gr.Error) as refused:
+        callbacks.render(*args)
+    assert refused.value.message.startswith(message) and "\n" not in refused.value.message
+    assert refused.value.print_exception is False  # Gradio logs no traceback for it
+    assert "Traceback" not in capsys.readouterr().err
+    with pytest.raises(gr.Error, match="frames must be a whole number"):
+        callbacks.interpolate(2, "3", 0, 1, 4, 2.5, False, 0, 0, 0, 0, 0)
+    with pytest.raises(gr.Error, match="slerp must be true or false, got 'yesyesyes"):
+        callbacks.interpolate(2, "3", 0, 1, 4, 4, "yes" * 1000, 0, 0, 0, 0, 0)
+    with pytest.raises(gr.Error, match="steps must be a whole number between 1 and 50, got 'abc'"):
+        callbacks.more_of(1, "2", 0, 1, "9", "abc", 0, 0, 0, 0, 0, None)
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_the_download_folder_keeps_only_the_newest_files(callbacks, monkeypatch):
@@ -409,6 +496,74 @@ def test_summary_shows_the_checkpoint_and_escapes_what_it_holds(engine):
     summary["data"] = {**summary["data"], "class_names": ["<img src=x onerror=alert(1)>", "a|b"]}
     hostile = summary_markdown(summary, [])
     assert "<img" not in hostile and "a\\|b" in hostile
+
+
+# -- through Gradio's API, served on 127.0.0.1 ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(engine, tmp_path, monkeypatch):
+    """The page served in this process on a free 127.0.0.1 port (no browser); yields its URL."""
+    from gantoolkit.demo.app import DemoCallbacks, build_blocks, launch
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    blocks = build_blocks(engine, DemoCallbacks(engine, tmp_path / "downloads"))
+    launch(blocks, "127.0.0.1", port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        blocks.close()
+
+
+def test_api_calls_with_values_of_the_wrong_type_get_one_line_and_the_log_no_traceback(served, capfd):
+    import httpx
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(served, verbose=False)
+    rest = [0.0] * 5
+    capfd.readouterr()
+    bad = [
+        (("abc", "7", 0, 1, *rest), "seed must be a whole number between 0 and 9007199254740991, got 'abc'"),
+        (([1, 2], "7", 0, 1, *rest), "seed must be a whole number between 0 and 9007199254740991, got [1, 2]"),
+        ((1.5, "7", 0, 1, *rest), "seed must be a whole number between 0 and 9007199254740991, got 1.5"),
+        ((True, "7", 0, 1, *rest), "seed must be a whole number between 0 and 9007199254740991, got True"),
+        ((LONG, "7", 0, 1, *rest), "seed must be a whole number between 0 and 9007199254740991, got 'xxx"),
+        ((-4, "7", 0, 1, *rest), "seed must be a whole number between 0 and 9007199254740991, got -4"),
+        ((3, "7", None, 1, *rest), "truncation must be a number, got None"),
+        ((3, "7", "abc", 1, *rest), "truncation must be a number, got 'abc'"),
+        ((3, "7", 0, 1.5, *rest), "grid size must be a whole number between 1 and 8, got 1.5"),
+        ((3, "7", 0, 40, *rest), "grid size must be a whole number between 1 and 8, got 40"),
+        ((3, ["7"], 0, 1, *rest), "the class must be a class name or an index, got ['7']"),
+        ((3, "seven", 0, 1, *rest), "unknown class 'seven'"),
+        ((3, "7", 0, 1, None, 0, 0, 0, 0), "sefa0 needs a number between -5 and 5, got None"),
+        ((3, "7", 0, 1, "abc", 0, 0, 0, 0), "sefa0 needs a number between -5 and 5, got 'abc'"),
+        ((3, "7", 0, 1, 80.0, 0, 0, 0, 0), "sefa0 must be between -5 and 5, got 80.0"),
+    ]
+    for args, message in bad:
+        with pytest.raises(AppError) as refused:
+            client.predict(*args, api_name="/render")
+        assert str(refused.value).startswith(message) and len(str(refused.value)) < 200, str(refused.value)
+    with pytest.raises(AppError, match="frames must be a whole number between 2 and 16, got 'abc'"):
+        client.predict(3, "7", 0, 1, 5, "abc", False, *rest, api_name="/interpolate")
+    with pytest.raises(AppError, match="slerp must be true or false, got 'yes'"):
+        client.predict(3, "7", 0, 1, 5, 4, "yes", *rest, api_name="/interpolate")
+    with pytest.raises(AppError, match="steps must be a whole number between 1 and 50, got True"):
+        client.predict(3, "7", 0, 1, "1", True, *rest, api_name="/more_of")
+    call = f"{served}gradio_api/call/render"
+    for body, message in [('{"data": [NaN, "7", 0, 1, 0, 0, 0, 0, 0]}', "seed must be a whole number"),
+                          ('{"data": [3, "7", 0, 1, Infinity, 0, 0, 0, 0]}', "sefa0 must be between -5 and 5")]:
+        posted = httpx.post(call, content=body, headers={"content-type": "application/json"}, timeout=60)
+        event = posted.json()["event_id"]
+        answer = httpx.get(f"{call}/{event}", timeout=60).text  # JSON has no NaN, but a raw request can send one
+        assert "event: error" in answer and message in answer, answer
+    image, _, status = client.predict(4, "1", 0, 1, *rest, api_name="/render")  # the server is still up
+    assert status.startswith("seed 4 · class 1") and Path(image).exists()
+    log = capfd.readouterr()
+    assert "Traceback" not in log.err + log.out and "Error" not in log.err, log.err
 
 
 # -- the command -----------------------------------------------------------------------------------------------------

@@ -26,11 +26,11 @@ import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 
-from gantoolkit.demo.controls import Control
+from gantoolkit.demo.controls import Control, shown
 from gantoolkit.demo.engine import (
     MAX_EDIT_STEPS,
     MAX_FRAMES,
@@ -54,6 +54,22 @@ KEEP_DOWNLOADS = 256
 DELETE_CACHE = (3600, 3600)
 
 
+ComponentT = TypeVar("ComponentT", bound=gr.components.Component)
+
+
+def as_sent(component: ComponentT) -> ComponentT:
+    """`component` handing its callbacks each value exactly as it was sent. Gradio's own input checks fail on a
+    value of the wrong type (text for a slider, None, a list) with a traceback in the server's log; the callbacks
+    check every value themselves (`DemoEngine.settings`) and refuse it in one line. (An instance attribute, not a
+    subclass: Gradio writes a .pyi file beside the module of every component subclass.)"""
+    component.preprocess = _unchanged  # type: ignore[method-assign]
+    return component
+
+
+def _unchanged(payload: Any) -> Any:
+    return payload
+
+
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A callback whose failures reach the page (or the API client) as one `gr.Error` line."""
 
@@ -67,7 +83,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise gr.Error(str(e), print_exception=False) from None
         except Exception as e:  # a bug, not the user's fault: keep the server up and say so
             traceback.print_exc(file=sys.stderr)
-            raise gr.Error(f"unexpected {type(e).__name__}: {e}", print_exception=False) from None
+            raise gr.Error(f"unexpected {type(e).__name__}: {str(e)[:200]}", print_exception=False) from None
 
     return wrapper
 
@@ -126,13 +142,13 @@ class DemoCallbacks:
         control = self.engine.controls[index]
         if control.kind != "category":
             return value
-        if value in (None, OWN):
+        if value is None or value == OWN:
             return None
-        try:
-            return int(str(value))
-        except ValueError:
-            raise ConfigError(f"{control.name} takes {OWN!r} or a category 0..{control.size - 1}, got {value!r}") \
-                from None
+        if isinstance(value, str) and value.isdecimal() and len(value) <= 9:
+            return int(value)
+        if isinstance(value, str):
+            raise ConfigError(f"{control.name} takes {OWN!r} or a category 0..{control.size - 1}, got {shown(value)}")
+        return value  # a number, or something else the control refuses in one line
 
     def settings(self, seed: Any, class_name: Any, truncation: Any, grid: Any, values: tuple[Any, ...]) -> Settings:
         controls = self.engine.controls
@@ -194,7 +210,7 @@ class DemoCallbacks:
         """The interpolation strip from the current seed to `to_seed`: (image, status)."""
         s = self.settings(seed, class_name, truncation, grid, tuple(values))
         if not isinstance(spherical, bool):
-            raise ConfigError(f"slerp must be true or false, got {spherical!r}")
+            raise ConfigError(f"slerp must be true or false, got {shown(spherical)}")
         picture = self.engine.interpolation(s, to_seed, frames, spherical)
         how = "slerp" if spherical else "lerp"
         return picture.display, f"{how} from seed {s.seed} to seed {int(to_seed)} · {picture.seconds * 1000:.0f} ms"
@@ -280,6 +296,8 @@ def build_blocks(engine: DemoEngine, callbacks: DemoCallbacks | None = None) -> 
         with gr.Accordion("Checkpoint", open=False):
             gr.Markdown(summary_markdown(engine.summary(), engine.notes), elem_id="summary")
 
+        for widget in (seed, class_box, truncation, grid, *widgets, target, steps, to_seed, frames, slerp):
+            as_sent(widget)  # the callbacks check every value (type and range) themselves
         base = [seed, class_box, truncation, grid]
         shown = [image, download, status]
         gr.on([seed.change, class_box.change, truncation.change, grid.change, *(w.change for w in widgets)],

@@ -10,8 +10,11 @@ run when the demo starts):
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,6 +26,30 @@ from gantoolkit.sampling import LoadedGenerator
 Z_RANGE = 5.0
 #: continuous codes may be pushed this many times beyond the range they were trained on (InfoGAN shows ±2 for ±1)
 CODE_STRETCH = 2.0
+#: the most of a refused value an error message repeats
+SHOWN = 40
+
+
+def shown(value: Any) -> str:
+    """`repr(value)` cut short: an error message never repeats a long value (or a huge number) in full."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = "a number too long to show"
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
+
+def real(value: Any) -> float | None:
+    """`value` as a float when it is a real number (an int or float, not a bool, a string, None or a list), else
+    None. NaN stays NaN; a number too large for a float becomes ±inf."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        return math.inf if isinstance(value, int) and value > 0 else -math.inf
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -40,19 +67,22 @@ class Control:
     offset: int = 0
     size: int = 0
 
-    def check(self, value: float | int | None) -> float | int | None:
-        """The value, checked against the control's range; None is only a category's "keep each sample's own"."""
+    def check(self, value: Any) -> float | int | None:
+        """The value, checked against the control's type and range; None is only a category's "keep each sample's
+        own"."""
+        number = real(value)
         if self.kind == "category":
             if value is None:
                 return None
-            if isinstance(value, bool) or not float(value).is_integer() or not 0 <= int(value) < self.size:
-                raise ConfigError(f"{self.name} takes a category 0..{self.size - 1}, got {value!r}")
-            return int(value)
-        if value is None or isinstance(value, bool):
-            raise ConfigError(f"{self.name} needs a number between {self.minimum:g} and {self.maximum:g}")
-        number = float(value)
+            if number is None or not math.isfinite(number) or not number.is_integer() or not 0 <= number < self.size:
+                raise ConfigError(f"{self.name} takes a category 0..{self.size - 1}, got {shown(value)}")
+            return int(number)
+        if number is None:
+            raise ConfigError(f"{self.name} needs a number between {self.minimum:g} and {self.maximum:g}, "
+                              f"got {shown(value)}")
         if not self.minimum <= number <= self.maximum:  # also refuses NaN
-            raise ConfigError(f"{self.name} must be between {self.minimum:g} and {self.maximum:g}, got {value!r}")
+            raise ConfigError(f"{self.name} must be between {self.minimum:g} and {self.maximum:g}, "
+                              f"got {shown(value)}")
         return number
 
 

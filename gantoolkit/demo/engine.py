@@ -27,7 +27,7 @@ import torch
 
 from gantoolkit.controllers.latent import interpolate
 from gantoolkit.data import to_uint8
-from gantoolkit.demo.controls import Control, apply_controls, gather_controls
+from gantoolkit.demo.controls import Control, apply_controls, gather_controls, real, shown
 from gantoolkit.errors import ConfigError
 from gantoolkit.imageio import grid as make_grid
 from gantoolkit.imageio import png_bytes, scatter
@@ -44,6 +44,8 @@ MIN_TRUNCATION, MAX_TRUNCATION = 0.05, 3.0
 DISPLAY_SIDE = 384
 #: points drawn per grid cell for generators of 2-D vectors
 POINTS_PER_CELL = 64
+#: the longest class name a request may send
+MAX_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -90,27 +92,34 @@ class Picture:
 
 
 def _integer(value: Any, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or value is None:
-        raise ConfigError(f"{what} must be a whole number between {low} and {high}, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be a whole number between {low} and {high}, got {value!r}") from None
-    if not math.isfinite(number) or not number.is_integer() or not low <= number <= high:
-        raise ConfigError(f"{what} must be a whole number between {low} and {high}, got {value!r}")
+    """A whole number in [low, high] (an int, or a float without a fraction), or one ConfigError."""
+    number = real(value)
+    if number is None or not math.isfinite(number) or not number.is_integer() or not low <= number <= high:
+        raise ConfigError(f"{what} must be a whole number between {low} and {high}, got {shown(value)}")
     return int(number)
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or value is None:
-        raise ConfigError(f"{what} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be a number, got {value!r}") from None
+    """A finite real number, or one ConfigError."""
+    number = real(value)
+    if number is None:
+        raise ConfigError(f"{what} must be a number, got {shown(value)}")
     if not math.isfinite(number):
-        raise ConfigError(f"{what} must be a finite number, got {value!r}")
+        raise ConfigError(f"{what} must be a finite number, got {shown(value)}")
     return number
+
+
+def _name_or_index(value: Any, what: str) -> str | int:
+    """A class name (text of at most MAX_NAME characters) or an index (a whole number), checked for its type only:
+    the model or the classifier checks that it names one of its classes."""
+    if isinstance(value, str) and len(value) <= MAX_NAME:
+        return value
+    number = real(value)
+    if number is not None and math.isfinite(number) and number.is_integer():
+        return int(number)
+    if isinstance(value, str):
+        raise ConfigError(f"{what} {shown(value)} is too long to be a class name", "choose a class from the list")
+    raise ConfigError(f"{what} must be a class name or an index, got {shown(value)}")
 
 
 def enlarge(image: torch.Tensor, side: int) -> torch.Tensor:
@@ -194,20 +203,20 @@ class DemoEngine:
         seed = _integer(seed, "seed", 0, MAX_SEED)
         class_index = None
         if self.model.conditional:
-            if class_name is None or str(class_name).strip() == "":
+            if class_name is None or (isinstance(class_name, str) and class_name.strip() == ""):
                 raise ConfigError("choose a class", f"this model has classes {', '.join(self.class_names[:10])}")
-            class_index = self.model.class_index(class_name)
+            class_index = self.model.class_index(_name_or_index(class_name, "the class"))
         elif class_name not in (None, ""):
             raise ConfigError("this generator is unconditional; it takes no class")
         t = _number(truncation, "truncation")
         if t != 0 and not MIN_TRUNCATION <= t <= MAX_TRUNCATION:
             raise ConfigError(f"truncation must be 0 (off) or between {MIN_TRUNCATION:g} and {MAX_TRUNCATION:g}, "
-                              f"got {truncation!r}")
+                              f"got {shown(truncation)}")
         grid = _integer(grid, "grid size", 1, MAX_GRID)
         values = dict(values or {})
         unknown = sorted(set(values) - {c.name for c in self.controls})
         if unknown:
-            raise ConfigError(f"no control named {unknown[0]!r}")
+            raise ConfigError(f"no control named {shown(unknown[0])}")
         checked = {c.name: c.check(values.get(c.name, None if c.kind == "category" else c.default))
                    for c in self.controls}
         return Settings(seed, class_index, t or None, grid, checked)
@@ -273,9 +282,9 @@ class DemoEngine:
 
         if self.classifier is None:
             raise ConfigError("no classifier was given", "start the demo with --classifier clf.safetensors")
-        if target is None or str(target).strip() == "":
+        if target is None or (isinstance(target, str) and target.strip() == ""):
             raise ConfigError("choose the class to move towards")
-        index = self.classifier.class_index(target)
+        index = self.classifier.class_index(_name_or_index(target, "the class to move towards"))
         steps = _integer(steps, "steps", 1, MAX_EDIT_STEPS)
         started = time.perf_counter()
         n = self._count(s)
