@@ -20,8 +20,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from gantoolkit.config import RunConfig
-from gantoolkit.data import IMAGE, VECTOR, DataInfo
+from gantoolkit.config import MAX_LATENT_DIM, RunConfig
+from gantoolkit.data import IMAGE, VECTOR, DataInfo, check_shape_bounds
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, UnknownComponentError
 from gantoolkit.outputs import atomic_write as atomic_write  # where every output is written
 from gantoolkit.reading import PICKLE_SNIFF, open_regular, pickle_protocol
@@ -230,14 +230,15 @@ def load_checkpoint(path: Path) -> Checkpoint:
         data = DataInfo.from_json(json.loads(meta["data"]))
         components = json.loads(meta.get("components", "{}"))
         step = int(meta.get("step", "0"))
-        _check_description(meta.get("kind", TRAINING), step, data, components)
+        _check_description(meta.get("kind", TRAINING), step, data, components, config)
     except (KeyError, ValueError, TypeError, ConfigError) as e:
         raise CheckpointError(f"{str(path)!r} has damaged metadata ({e})", "use an earlier checkpoint") from None
     return Checkpoint(path, meta.get("kind", TRAINING), step, config, data, components, meta, tensors)
 
 
-def _check_description(kind: str, step: int, data: DataInfo, components: Any) -> None:
-    """The parts of the metadata every command relies on, beyond being valid JSON (ValueError otherwise)."""
+def _check_description(kind: str, step: int, data: DataInfo, components: Any, config: RunConfig) -> None:
+    """The parts of the metadata every command relies on, beyond being valid JSON, and sizes bounded so that nothing
+    a file claims is allocated before its tensors are compared with it (ValueError otherwise)."""
     if kind not in (TRAINING, GENERATOR_ONLY):
         raise ValueError(f"unknown kind {kind!r}")
     if step < 0:
@@ -248,6 +249,9 @@ def _check_description(kind: str, step: int, data: DataInfo, components: Any) ->
         raise ValueError(f"no {data.modality!r} data has the shape {list(data.shape)}")
     if data.num_classes < 0 or (data.class_names and len(data.class_names) != data.num_classes):
         raise ValueError(f"{data.num_classes} classes with {len(data.class_names)} class names")
+    check_shape_bounds(data)
+    if not 1 <= config.latent_dim <= MAX_LATENT_DIM:
+        raise ValueError(f"a latent size of {config.latent_dim:,} (at most {MAX_LATENT_DIM:,})")
 
 
 def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkitError:

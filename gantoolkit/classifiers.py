@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantoolkit.config import MAX_ITERATIONS
-from gantoolkit.data import Dataset, to_model_space
+from gantoolkit.data import MAX_CHANNELS, MAX_CLASSES, Dataset, to_model_space
 from gantoolkit.errors import ConfigError, DataError, did_you_mean
 from gantoolkit.outputs import Output
 
@@ -113,10 +113,6 @@ class ClassifierInfo:
         check_backbone_kwargs(self.backbone_kwargs)
 
 
-#: at most this many classes (a file claiming more is refused before anything is allocated)
-MAX_CLASSES = 100_000
-#: at most this many image channels
-MAX_CHANNELS = 16
 
 
 def _unit(value: Any) -> bool:

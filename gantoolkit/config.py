@@ -25,6 +25,8 @@ COMPONENT_FIELDS = ("arch", "loss", "cond", "data")
 MAX_SEED = 2**32 - 1
 #: largest --image-size (a whole dataset is held in memory at this size)
 MAX_IMAGE_SIZE = 4096
+#: largest --latent-dim (StyleGAN's is 512)
+MAX_LATENT_DIM = 65_536
 #: largest --steps of a run (a billion generator steps is years of compute; more is a typo)
 MAX_STEPS = 10**9
 #: largest count of any other loop a user's number drives (critic, refinement and edit steps, classifier epochs)
@@ -115,6 +117,8 @@ class RunConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        if self.latent_dim > MAX_LATENT_DIM:
+            raise ConfigError(f"--latent-dim must be at most {MAX_LATENT_DIM:,}, got {self.latent_dim:,}")
         if self.steps > MAX_STEPS:
             raise ConfigError(f"--steps must be at most {MAX_STEPS:,}, got {self.steps:,}")
         if self.track_n < 2:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from gantoolkit.errors import CheckpointError
 from gantoolkit.evaluation import MetricError
 from gantoolkit.sampling import MAX_SEED, LoadedGenerator
 
@@ -29,6 +30,10 @@ class CriticScorer:
         if not state:
             raise MetricError(f"--sampler {sampler} needs the critic, and {model.checkpoint.path} holds none",
                               "use a training checkpoint or its run directory, not an exported generator")
+        bad = model.checkpoint.non_finite(("critic.",))
+        if bad is not None:
+            raise CheckpointError(f"{model.checkpoint.path} holds NaN or infinite critic weights ({bad})",
+                                  "use an earlier checkpoint of the run")
         critic = model.models.critic
         critic.load_state_dict(state)
         self.critic = critic.to(model.device).eval().requires_grad_(False)

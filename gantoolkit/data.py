@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +55,24 @@ class DataInfo:
             class_names=tuple(str(c) for c in raw.get("class_names", ())),
             extra=dict(raw.get("extra", {})),
         )
+
+
+#: the most classes any data may have (ImageNet-21k has 21,841); a file claiming more is refused before allocating
+MAX_CLASSES = 100_000
+#: the most channels of an image, and the most entries of one example (a 16-channel 4096×4096 image)
+MAX_CHANNELS = 16
+MAX_EXAMPLE_SIZE = 16 * 4096 * 4096
+
+
+def check_shape_bounds(info: DataInfo) -> None:
+    """ValueError when a description (read from a file) claims more classes, channels or entries than any data has."""
+    if not 0 <= info.num_classes <= MAX_CLASSES:
+        raise ValueError(f"{info.num_classes:,} classes (at most {MAX_CLASSES:,})")
+    if info.is_image and (len(info.shape) != 3 or info.shape[0] > MAX_CHANNELS):
+        raise ValueError(f"images of shape {list(info.shape)} (C×H×W with at most {MAX_CHANNELS} channels)")
+    if math.prod(info.shape) > MAX_EXAMPLE_SIZE:
+        raise ValueError(f"examples of shape {list(info.shape)} ({math.prod(info.shape):,} entries, at most "
+                         f"{MAX_EXAMPLE_SIZE:,})")
 
 
 @dataclass(frozen=True)

@@ -30,4 +30,11 @@ def load_dataset(config: RunConfig, registry: Registry) -> Dataset:
     dataset = source.load(request)
     if not isinstance(dataset, Dataset):
         raise DataError(f"dataset {config.data.name!r} returned {type(dataset).__name__}, not a gantoolkit Dataset")
+    info = dataset.info
+    if config.image_size is not None and not info.is_image:
+        raise DataError(f"--image-size {config.image_size} applies to images, but {info.source!r} holds "
+                        f"{'x'.join(map(str, info.shape))} vectors", "drop --image-size")
+    if config.image_size is not None and tuple(info.shape[1:]) != (config.image_size, config.image_size):
+        raise DataError(f"dataset {config.data.name!r} made {'x'.join(map(str, info.shape[1:]))} images, not the "
+                        f"--image-size {config.image_size} asked for", "its plugin ignores --image-size")
     return dataset

@@ -25,8 +25,10 @@ def check_sampler_options(sampler: str, critic_steps: int, refine_steps: int = R
         raise ConfigError(f"--critic-steps {critic_steps} needs --sampler drs or refine and a count of at least 0")
     if critic_steps > MAX_ITERATIONS:
         raise ConfigError(f"--critic-steps must be at most {MAX_ITERATIONS:,}, got {critic_steps:,}")
-    if not 1 <= refine_steps <= MAX_ITERATIONS:
-        raise ConfigError(f"--refine-steps must be between 1 and {MAX_ITERATIONS:,}, got {refine_steps}")
+    if refine_steps < 1:
+        raise ConfigError(f"--refine-steps must be at least 1, got {refine_steps}")
+    if refine_steps > MAX_ITERATIONS:
+        raise ConfigError(f"--refine-steps must be at most {MAX_ITERATIONS:,}, got {refine_steps:,}")
     if not refine_rate > 0:
         raise ConfigError(f"--refine-rate must be positive, got {refine_rate}")
 

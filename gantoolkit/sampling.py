@@ -148,8 +148,13 @@ def load_generator(path: str | Path, device: str = "cpu", prefer_ema: bool = Tru
         raise missing_plugin_error(ckpt, e) from None
     target = resolve_device(device)
     generator = models.generator
+    state = ckpt.generator_state(prefer_ema)
+    bad = next((k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())), None)
+    if bad is not None:  # it would only draw garbage
+        raise CheckpointError(f"{ckpt.path} holds NaN or infinite generator weights ({bad})",
+                              "use an earlier checkpoint of the run")
     try:
-        generator.load_state_dict(ckpt.generator_state(prefer_ema))
+        generator.load_state_dict(state)
     except RuntimeError as e:
         raise CheckpointError(
             f"{ckpt.path} does not match the generator its configuration builds ({state_dict_problem(e)})",

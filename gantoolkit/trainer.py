@@ -26,7 +26,7 @@ from gantoolkit.components import ControllerContext, PenaltyContext
 from gantoolkit.data import Dataset, DeviceBatches
 from gantoolkit.device import amp_dtype, autocast, channels_last, compile_models, configure, grad_scaler
 from gantoolkit.distributed import SINGLE, Processes, check_config
-from gantoolkit.errors import CheckpointError, GanToolkitError
+from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError
 from gantoolkit.imageio import png_bytes, preview
 from gantoolkit.models import GanModels
 from gantoolkit.optim import EMA, Update, decay_factor, plan_optimizers
@@ -73,6 +73,9 @@ class Trainer:
             self.G, self.D.score_and_features)
         self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
         self.batches = DeviceBatches(dataset, cfg.batch_size, device, cfg.seed, processes, bool(layout))
+        self.requested_batch_size = cfg.batch_size
+        cfg.batch_size = self.batches.batch_size  # a batch larger than the data is the data: say and save that
+        self._probe(self.batches.batch_size // processes.world_size)
         self.rng = torch.Generator(device=device).manual_seed(processes.rank_seed(cfg.seed + 1))
         self.step = 0
         self.fixed = self._fixed_inputs()
@@ -85,6 +88,27 @@ class Trainer:
         self.tracker = self._make_tracker(dataset)
         self.rollback = Rollback() if cfg.on_nan == "rollback" else None
         self.guard = LossGuard()  # losses that explode while staying finite count as NaN
+
+    def _probe(self, n: int) -> None:
+        """The generator and the critic run once on a batch of the size training uses, before anything is written,
+        so a batch too small for their layers (BatchNorm needs more than one value per channel) is refused in one
+        line instead of failing at the first step. Their buffers and the random streams are left as they were."""
+        buffers = [(b, b.clone()) for module in (self.G, self.D) for b in module.buffers()]
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                z, labels, codes = self.models.sample_inputs(n, torch.Generator(device=self.device).manual_seed(0),
+                                                             self.device)
+                with autocast(self.device, self.amp):
+                    self.D.score_and_features(self.G(z, labels, codes), labels)
+        except ValueError as e:  # what torch's normalisation layers raise for a batch too small
+            data = f" (the data has {len(self.batches.data)} examples)" \
+                if self.batches.batch_size < self.requested_batch_size else ""
+            raise ConfigError(f"the models cannot train on batches of {n}{data}: {str(e).splitlines()[0]}",
+                              "use a larger --batch-size (BatchNorm layers need at least 2 samples)") from None
+        finally:
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
 
     # -- one training step ------------------------------------------------------------------------------------
 

@@ -66,13 +66,23 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     run_dir = processes.run_on_main(lambda: runs.choose_run_dir(out, default_run_name(config)))
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
     processes.run_on_main(lambda: runs.make_run_dir(run_dir))
-    _announce(console, run_dir, trainer, 0, config.steps, notes)
+    _announce(console, run_dir, trainer, 0, config.steps, [*(notes or []), *_batch_note(trainer)])
     started = time.perf_counter()
     with _lock_on_main(processes, run_dir), processes.errors_from_main():
         last = trainer.fit(config.steps, distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, 0,
                                                                  console))
     _finish(console, run_dir, trainer, last, time.perf_counter() - started)
     return run_dir
+
+
+def _batch_note(trainer: Trainer) -> list[str]:
+    """A line when --batch-size asked for more examples than the data has (the banner and the run then say what is
+    used: the whole data)."""
+    asked, used = trainer.requested_batch_size, trainer.cfg.batch_size
+    if asked == used:
+        return []
+    return [f"note: --batch-size {asked:,} is more than the {len(trainer.batches.data):,} examples of the data; each "
+            f"batch is {used:,} (saved in the run as its batch size)"]
 
 
 def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = None) -> Path:

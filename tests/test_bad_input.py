@@ -153,7 +153,9 @@ CASES = [
     ("size-not-power-of-two", [*RUN, "--image-size", "12"], "power of two from 8 up, got 12x12 (pass --image-size 16)"),
     ("size-too-small", [*RUN, "--image-size", "4"], "power of two from 8 up, got 4x4 (pass --image-size 8)"),
     ("size-absurd", [*RUN, "--image-size", "100000"], "--image-size must be between 1 and 4096 pixels"),
-    ("vectors-for-images", [*RUN, "--data", "toy:ring"], "dcgan models images, but 'toy:ring' holds vectors"),
+    ("vectors-for-images", ["train", *TINY_DCGAN, "--steps", "2", "--data", "toy:ring"],
+     "dcgan models images, but 'toy:ring' holds vectors"),
+    ("image-size-for-vectors", [*RUN, "--data", "toy:ring"], "--image-size 8 applies to images, but 'toy:ring' holds"),
     # folders
     ("missing-folder", [*RUN, "--data", "folder:missing"], "image folder 'missing' does not exist"),
     ("empty-folder", [*RUN, "--data", "folder:empty"], "no images in empty (found nothing)"),

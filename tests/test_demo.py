@@ -588,7 +588,7 @@ def test_demo_command_reports_bad_arguments_in_one_line(cli, work):
         taken.listen()
         port = taken.getsockname()[1]
         busy = cli("demo", str(work / "cond"), "--port", str(port), "--num-directions", "1")
-    assert busy.exit_code != 0 and f"cannot serve on 127.0.0.1:{port}" in busy.output
+    assert busy.exit_code == 2 and f"port {port} on 127.0.0.1 is in use by another program" in busy.output
     assert "Traceback" not in busy.output
 
 

@@ -317,7 +317,7 @@ def test_sample_with_an_absurdly_small_truncation_returns(work):
     (["sample", "run", "--sampler", "drs", "--critic-steps", str(10**12), "--out", "x.png"],
      "--critic-steps must be at most 1,000,000"),
     (["sample", "run", "--sampler", "refine", "--refine-steps", str(10**12), "--out", "x.png"],
-     "--refine-steps must be between 1 and 1,000,000"),
+     "--refine-steps must be at most 1,000,000"),
     (["edit", "run", "--classifier", "clf8.safetensors", "--target", "1", "--steps", str(10**12), "--out", "e.png"],
      "--steps must be between 0 and 1,000,000"),
     (["classifier", "train", "--epochs", str(10**12), "--out", "c.safetensors"], "--epochs must be at most 1,000,000"),
@@ -326,3 +326,204 @@ def test_a_loop_driven_by_a_users_number_is_bounded(cli, work, args, message):
     before = snapshot(work)
     refused(cli(*args), message)
     assert snapshot(work) == before
+
+
+# -- 5. every refusal names the real cause ------------------------------------------------------------------------
+
+
+def test_a_batch_too_small_for_batchnorm_is_refused_before_the_run_directory_exists(cli, work):
+    args = ["train", "--arch", "mlp", "--data", "toy:ring", "--latent-dim", "4", "--steps", "2"]
+    refused(cli(*args, "--batch-size", "1", "--out", "r"),
+            "the models cannot train on batches of 1: Expected more than 1 value per channel when training")
+    assert not (work / "r").exists()
+    retried = cli(*args, "--batch-size", "2", "--out", "r")  # the retry is not blocked by a leftover folder
+    assert retried.exit_code == 0, retried.output
+    rewrite_png(work / "one" / "a.png", 0)  # a dataset of one image: the batch is clamped to 1
+    refused(cli("train", "--arch", "mlp", "--data", "folder:one", "--image-size", "8", "--steps", "1", "--out", "o"),
+            "the models cannot train on batches of 1 (the data has 1 examples)")
+    assert not (work / "o").exists()
+
+
+def test_a_batch_larger_than_the_data_is_recorded_as_the_batch_used(cli, work):
+    result = cli("train", *TINY_DCGAN[:-4], "--latent-dim", "16", "--image-size", "8", "--steps", "1",
+                 "--batch-size", "100000", "--out", "big")
+    assert result.exit_code == 0, result.output
+    assert "--batch-size 100,000 is more than the 1,797 examples" in result.stderr
+    assert "batch 1797" in result.stderr and "batch 100000" not in result.stderr
+    from gantoolkit.checkpoint import load_checkpoint
+    from gantoolkit.runs import resolve_checkpoint
+
+    assert load_checkpoint(resolve_checkpoint(work / "big")).config.batch_size == 1797
+
+
+def test_image_size_on_vector_data_is_refused(cli, work):
+    refused(cli("train", "--arch", "mlp", "--data", "toy:ring", "--image-size", "16", "--steps", "1", "--out", "v"),
+            "--image-size 16 applies to images, but 'toy:ring' holds 2 vectors (drop --image-size)")
+    assert not (work / "v").exists()
+
+
+def directions_file(path: Path, vectors: torch.Tensor | None = None, **changes) -> Path:
+    saved = metadata(Path("dirs.safetensors"))
+    for key, value in changes.items():
+        saved[key] = json.dumps(value)
+    tensors = {"directions": vectors} if vectors is not None else load_file("dirs.safetensors")
+    save_file(tensors, str(path), metadata=saved)
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("wide", "are 8-dimensional, but this generator's latent size is 16"),
+    ("nan", "the directions hold NaN or infinite values"),
+    ("inf", "the directions hold NaN or infinite values"),
+    ("category", "a categorical code 'c' beyond this generator's 0 code entries"),
+    ("many", "directions need at most 4096 names"),
+    ("range", "continuous_range"),
+])
+def test_directions_that_do_not_fit_the_generator_are_refused(cli, work, case, message):
+    """The file copies the generator's identity (a hash anyone can read off the checkpoint), so its shapes are
+    checked for what they are."""
+    real = load_file("dirs.safetensors")["directions"]
+    path = work / "bad-dirs.safetensors"
+    if case == "wide":
+        directions_file(path, torch.ones(2, 8))
+    elif case in ("nan", "inf"):
+        directions_file(path, torch.where(torch.arange(real.numel()).view_as(real) == 3,
+                                          torch.tensor(math_value(case)), real))
+    elif case == "category":
+        directions_file(path, categorical=[{"name": "c", "size": 10**6, "offset": 0}])
+    elif case == "many":
+        directions_file(path, torch.zeros(5000, real.shape[1]), names=[f"d{i}" for i in range(5000)])
+    else:
+        directions_file(path, extra={"continuous_range": [float("nan"), 1e308]})
+    before = snapshot(work)
+    for args in (["sample", "run", "--direction", f"{path.name}:sefa0", "--out", "s.png"],
+                 ["demo", "run", "--directions", path.name]):
+        refused(cli(*args), message)
+    assert snapshot(work) == before
+
+
+def math_value(case: str) -> float:
+    return float("nan") if case == "nan" else float("inf")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"mean": [0.5, 0.5, 0.5]}, "normalisation mean [0.5, 0.5, 0.5] is not one finite number per channel (1)"),
+    ({"std": [0.0]}, "normalisation std [0.0] is not positive"),
+    ({"mean": ["nan"]}, "normalisation mean"),
+    ({"num_classes": 10**9}, "1000000000 classes (a classifier has 1 to 100000)"),
+    ({"input_shape": [1, 10**6, 10**6]}, "input shape [1, 1000000, 1000000] is not C×H×W"),
+    ({"input_shape": [1, 8]}, "input shape [1, 8] is not C×H×W"),
+    ({"resize_to": 10**7}, "resize_to 10000000 is not a side"),
+    ({"class_names": ["a"]}, "10 classes need as many class names"),
+])
+def test_a_classifier_description_that_cannot_be_true_is_refused(cli, work, changes, message):
+    evil = classifier_meta(work / "odd-clf.safetensors", **changes)
+    edit = ["edit", "run", "--classifier", evil, "--target", "1", "--out", "e.png"]
+    for args in (["classifier", "info", evil], edit):
+        line = refused(cli(*args), message)
+        assert "has damaged classifier metadata" in line
+
+
+def test_a_classifier_made_for_other_data_is_refused_not_resized(cli, work):
+    """An 8x8 digits classifier that says it reads 16x16 images (or the reverse) meets an 8x8 generator."""
+    bigger = classifier_meta(work / "clf16.safetensors", input_shape=[1, 16, 16])
+    before = snapshot(work)
+    refused(cli("edit", "run", "--classifier", bigger, "--target", "1", "--out", "e.png"),
+            "the classifier was trained on 1x16x16 images, but the generator makes 1x8x8")
+    refused(cli("directions", "run", "--method", "classifier", "--classifier", bigger, "--out", "d.safetensors"),
+            "the classifier was trained on 1x16x16 images")
+    refused(cli("evaluate", "run", "--features", f"classifier:{bigger}", "--metrics", "classes", "--out", "r.json"),
+            "the classifier was trained on 1x16x16 images, but the data is 1x8x8")
+    refused(cli("demo", "run", "--classifier", bigger), "the classifier was trained on 1x16x16 images")
+    assert snapshot(work) == before
+
+
+@pytest.mark.parametrize("data, config, message", [
+    ({"num_classes": 10**9, "class_names": []}, {}, "1,000,000,000 classes (at most 100,000)"),
+    ({"shape": [3, 10**6, 10**6]}, {}, "entries, at most"),
+    ({"shape": [10**4, 8, 8]}, {}, "at most 16 channels"),
+    ({}, {"latent_dim": 10**12}, "a latent size of 1,000,000,000,000 (at most 65,536)"),
+])
+def test_a_checkpoint_claiming_absurd_sizes_is_refused_before_anything_is_allocated(cli, work, data, config, message):
+    saved = metadata(CKPT)
+    path = rewrite(CKPT, work / "claims.safetensors", config=config or None,
+                   data=json.dumps({**json.loads(saved["data"]), **data}))
+    for args in (["info", path], ["sample", path, "--out", "x.png"], ["demo", path]):
+        line = refused(cli(*args), message)
+        assert "has damaged metadata" in line and "out of memory" not in line
+
+
+def poisoned(path: Path, prefixes: tuple[str, ...], value: float) -> Path:
+    tensors = load_file(str(CKPT))
+    for key in tensors:
+        if key.startswith(prefixes) and tensors[key].is_floating_point():
+            tensors[key] = torch.full_like(tensors[key], value)
+    return rewrite(CKPT, path, tensors=tensors)
+
+
+def test_nan_weights_in_a_checkpoint_are_refused_not_sampled(cli, work):
+    bad = poisoned(work / "nan.safetensors", ("generator.", "ema."), float("nan"))
+    critic = poisoned(work / "inf-critic.safetensors", ("critic.",), float("inf"))
+    before = snapshot(work)
+    for args in (["sample", bad, "--out", "x.png"], ["sample", bad, "--no-ema", "--out", "x.png"],
+                 ["demo", bad], ["evaluate", bad, "--metrics", "nn", "--out", "r.json"],
+                 ["directions", bad, "--method", "sefa", "--out", "d.safetensors"]):
+        refused(cli(*args), "holds NaN or infinite generator weights")
+    refused(cli("sample", critic, "--sampler", "drs", "--out", "x.png"), "holds NaN or infinite critic weights")
+    assert snapshot(work) == before
+
+
+def test_a_demo_host_that_is_no_address_is_named_not_blamed_on_the_port(cli, work):
+    import socket
+
+    refused(cli("demo", "run", "--host", "not a host"), "--host 'not a host' is not a host name or address")
+    refused(cli("demo", "run", "--host", "192.0.2.1"), "--host '192.0.2.1' is not an address of this machine")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused(cli("demo", "run", "--port", str(port)), f"port {port} on 127.0.0.1 is in use by another program")
+
+
+def test_out_of_memory_is_one_line_and_exit_code_2(cli, work, monkeypatch):
+    from gantoolkit.sampling import LoadedGenerator
+
+    def exhausted(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64.00 GiB")
+
+    monkeypatch.setattr(LoadedGenerator, "generate", exhausted)
+    refused(cli("sample", "run", "--n", "100000000", "--out", "x.png"),
+            "out of memory (use a smaller --batch-size, --image-size, --n or model)")
+    monkeypatch.setattr(LoadedGenerator, "generate", lambda self, *a, **k: (_ for _ in ()).throw(MemoryError()))
+    refused(cli("sample", "run", "--out", "x.png"), "out of memory")
+    assert not Path("x.png").exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_old_pickle_protocols_are_named_as_pickles(cli, work, protocol):
+    import pickle
+
+    marker = work / "EXECUTED"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for name in ("old.safetensors", "old.pt", "old.toml"):
+        (work / name).write_bytes(pickle.dumps(Payload(), protocol=protocol))
+    refused(cli("info", "old.safetensors"), f"'old.safetensors' is a pickle file (protocol {protocol}); gantoolkit "
+                                            "never unpickles files")
+    refused(cli("sample", "run", "--direction", "old.pt:x", "--out", "x.png"), f"pickle file (protocol {protocol})")
+    refused(cli("classifier", "info", "old.pt"), f"pickle file (protocol {protocol})")
+    refused(cli("train", "--config", "old.toml"), f"'old.toml' is a pickle file (protocol {protocol}), not TOML")
+    long = pickle.dumps({"weights": list(range(5000))}, protocol=protocol)  # longer than what is sniffed
+    (work / "long.safetensors").write_bytes(long)
+    refused(cli("info", "long.safetensors"), f"is a pickle file (protocol {protocol})")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("text", [b"steps = 3\n", b"(just a note)\n", b"hello", b"\x89PNG\r\n\x1a\n" + b"\0" * 32])
+def test_files_that_merely_look_odd_are_not_called_pickles(cli, work, text):
+    (work / "odd.safetensors").write_bytes(text)
+    line = refused(cli("info", "odd.safetensors"), "odd.safetensors")
+    assert "pickle" not in line

@@ -88,13 +88,14 @@ class GantoolGroup(TyperGroup):
             else:
                 if debug:
                     raise
+                code = 2  # too large a request, or a file system that refused: the user can fix both
                 if out_of_memory(e):
                     error_line("out of memory (use a smaller --batch-size, --image-size, --n or model)")
                 elif isinstance(e, OSError):
                     error_line(os_error_message(e))
                 else:
                     error_line(f"unexpected {type(e).__name__}: {e} (run `gantool --debug ...` for the traceback)")
-                code = 1
+                    code = 1
         if standalone_mode:
             sys.exit(code)
         return code

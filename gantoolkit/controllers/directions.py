@@ -68,6 +68,33 @@ class Directions:
             raise ValueError("directions need one name per row of a K×width tensor")
         if len(set(self.names)) != len(self.names):
             raise ValueError("direction names must be distinct")
+        if len(self.names) + len(self.categorical) > MAX_DIRECTIONS or not all(isinstance(n, str) for n in self.names):
+            raise ValueError(f"directions need at most {MAX_DIRECTIONS} names, each a string")
+        if not self.vectors.is_floating_point() or not bool(torch.isfinite(self.vectors).all()):
+            raise ValueError("the directions hold NaN or infinite values")
+        for slot in self.categorical:
+            if not (isinstance(slot, dict) and isinstance(slot.get("name"), str) and _count(slot.get("size"), 1)
+                    and _count(slot.get("offset"), 0)):
+                raise ValueError(f"a categorical code needs a name, a size >= 1 and an offset >= 0, got {slot!r}")
+        low_high = self.extra.get("continuous_range", (-1.0, 1.0))
+        if not (isinstance(low_high, (list, tuple)) and len(low_high) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= MAX_ALPHA
+                        for v in low_high) and low_high[0] < low_high[1]):
+            raise ValueError(f"continuous_range {low_high!r} is not two finite numbers low < high")
+
+    def check_shape(self, model: LoadedGenerator, where: str = "these directions") -> None:
+        """Refuse directions whose width or code slots do not fit this generator's latent or code size."""
+        width = model.latent_dim if self.space == "z" else int(model.generator.code_dim or 0)
+        what = "latent size" if self.space == "z" else "code size"
+        if self.vectors.shape[1] != width and len(self.names):
+            raise CheckpointError(f"{where} are {self.vectors.shape[1]}-dimensional, but this generator's {what} is "
+                                  f"{width}", "find directions for this checkpoint with `gantool directions`")
+        codes = int(model.generator.code_dim or 0)
+        for slot in self.categorical:
+            if int(slot["offset"]) + int(slot["size"]) > codes:
+                raise CheckpointError(f"{where} name a categorical code {slot['name']!r} beyond this generator's "
+                                      f"{codes} code entries", "find directions for this checkpoint with "
+                                      "`gantool directions`")
 
     @property
     def all_names(self) -> list[str]:
@@ -86,7 +113,9 @@ class Directions:
         return self.vectors[self.names.index(name)]
 
     def check_model(self, model: LoadedGenerator, where: str = "these directions") -> None:
-        """Refuse a generator other than the one the directions were found for."""
+        """Refuse a generator other than the one the directions were found for (the shapes are checked first: the
+        identity is the file's claim, which a file can copy)."""
+        self.check_shape(model, where)
         mine = generator_identity(model)
         theirs = self.source
         if theirs.get("sha256") != mine["sha256"]:
@@ -104,6 +133,14 @@ class DirectionFinder(ABC):
     @abstractmethod
     def find(self, model: LoadedGenerator) -> Directions:
         """Directions for `model` (unit vectors, most important first)."""
+
+
+#: the most directions one file may name
+MAX_DIRECTIONS = 4096
+
+
+def _count(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_DIRECTIONS * 1024
 
 
 def unit_rows(vectors: torch.Tensor) -> torch.Tensor:
