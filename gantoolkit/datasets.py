@@ -13,7 +13,7 @@ from gantoolkit.registry import Registry
 def load_dataset(config: RunConfig, registry: Registry) -> Dataset:
     """The dataset a run configuration names, checked against the data-source contract."""
     spec, argument = registry.get("dataset", config.data.name)
-    config.data.options = spec.bind(config.data.options)
+    config.data.options = spec.resolve(config.data.options)  # every option, defaults included, for the checkpoint
     source = spec.create(config.data.options)
     if not isinstance(source, DataSource):
         raise DataError(

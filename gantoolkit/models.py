@@ -109,7 +109,7 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry) -> GanMo
     def create(kind: str, key: str, choice: Any) -> Any:
         spec, _ = registry.get(kind, choice.name)
         provenance[key] = spec.provenance()
-        choice.options = spec.bind(choice.options)  # the saved config records typed values
+        choice.options = spec.resolve(choice.options)  # the saved config records every option's value
         return spec.create(choice.options)
 
     arch: Architecture = create("architecture", "arch", config.arch)

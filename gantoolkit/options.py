@@ -158,3 +158,29 @@ def bind_options(factory: Callable[..., Any], options: dict[str, Any], component
     if missing:
         raise ConfigError(f"{component} needs the option(s) {', '.join(missing)}", "set them with KEY=VALUE")
     return bound
+
+
+def _json_simple(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_simple(v) for v in value)
+    return isinstance(value, dict) and all(isinstance(k, str) and _json_simple(v) for k, v in value.items())
+
+
+def resolve_options(factory: Callable[..., Any], options: dict[str, Any], component: str) -> dict[str, Any]:
+    """`bind_options`, plus the default of every option not given, in the signature's order: what the component is
+    built with, for a checkpoint to record. A default that JSON cannot hold, or that its own annotation refuses (so
+    it could not be read back), is left to the factory."""
+    bound = bind_options(factory, options, component)
+    resolved: dict[str, Any] = {}
+    for name, info in option_schema(factory).items():
+        if name in bound:
+            resolved[name] = bound[name]
+        elif not info.required and _json_simple(info.default):
+            try:
+                coerce(info.default, info.annotation, f"{component} option {name}")
+            except ConfigError:
+                continue
+            resolved[name] = info.default
+    return {**resolved, **bound}

@@ -12,7 +12,7 @@ from typing import Any
 
 from gantoolkit.errors import PluginError, UnknownComponentError, did_you_mean
 from gantoolkit.kinds import KINDS, kind_named
-from gantoolkit.options import OptionInfo, bind_options, option_schema
+from gantoolkit.options import OptionInfo, bind_options, option_schema, resolve_options
 from gantoolkit.plugins import PluginHost, PluginRecord, StrictPluginError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
@@ -54,6 +54,10 @@ class ComponentSpec:
     def bind(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """`options` checked against the factory's signature and converted to the declared types."""
         return bind_options(self.load(), dict(options or {}), f"{self.kind} {self.name!r}")
+
+    def resolve(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`bind`, plus the default of every option not given: every option's value, as a checkpoint records it."""
+        return resolve_options(self.load(), dict(options or {}), f"{self.kind} {self.name!r}")
 
     def create(self, options: dict[str, Any] | None = None) -> Any:
         return self.load()(**self.bind(options))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from gantoolkit.checkpoint import (
     atomic_write,
@@ -38,7 +40,9 @@ def newest(run):
 def test_metadata_describes_the_run(tiny_run):
     ckpt = load_checkpoint(newest(tiny_run))
     assert ckpt.kind == "training" and ckpt.step == 6
-    assert ckpt.config.arch.name == "dcgan" and ckpt.config.arch.options == {"ngf": 8, "ndf": 8}
+    assert ckpt.config.arch.name == "dcgan"
+    assert ckpt.config.arch.options == {"ngf": 8, "ndf": 8, "critic_norm": "auto", "upsample": "transpose"}
+    assert ckpt.config.loss.options == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 0.0}
     assert ckpt.config.cond.name == "onehot"
     assert ckpt.data.shape == (1, 8, 8) and ckpt.data.class_names == tuple("0123456789")
     assert ckpt.components["loss"]["distribution"] == "gantoolkit"
@@ -162,3 +166,43 @@ def test_a_header_length_that_starts_like_a_pickle_is_still_safetensors(tmp_path
     path.write_bytes(payload)
     assert payload[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
     assert load_checkpoint(path).step == 3
+
+
+def with_saved_options(source, target, options):
+    """A copy of a checkpoint whose saved configuration holds `options` (per component) instead of its own."""
+    with safe_open(str(source), framework="pt") as fh:
+        metadata = dict(fh.metadata())
+    config = json.loads(metadata["config"])
+    for key, value in options.items():
+        config[key]["options"] = value
+    metadata["config"] = json.dumps(config)
+    save_file(load_file(str(source)), str(target), metadata=metadata)
+
+
+def test_a_checkpoint_records_every_option_and_one_that_records_none_still_samples_and_resumes(cli, tmp_path):
+    """Every option's value is saved, defaults included; a checkpoint written before that (options {}) means the
+    factory's defaults: it samples the same and resumes to the same weights, and then records them."""
+    run = ["train", "--arch", "mlp", "--data", "toy:ring", "--loss", "bce", "--cond", "none", "--batch-size", "16",
+           "--latent-dim", "4", "--steps", "4", "--checkpoint-every", "2", "--device", "cpu", "--out", "run"]
+    assert cli(*run).exit_code == 0
+    info = json.loads(cli("info", "run/checkpoints/step-00000002.safetensors", "--json").stdout)
+    assert info["arch"]["options"] == {"hidden_dim": 128, "g_depth": 4, "d_depth": 3}
+    assert info["loss"]["options"] == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 0.0}
+    assert load_checkpoint(tmp_path / "run/checkpoints/step-00000002.safetensors").config.data.options == {"n": 100000}
+    checkpoints = tmp_path / "run" / "checkpoints"
+    finished = load_file(str(checkpoints / "step-00000004.safetensors"))
+    assert cli("sample", checkpoints / "step-00000002.safetensors", "--n", "8", "--out", "new.npz").exit_code == 0
+    old = tmp_path / "old.safetensors"
+    none = {k: {} for k in ("arch", "loss", "cond", "data")}
+    with_saved_options(checkpoints / "step-00000002.safetensors", old, none)
+    assert load_checkpoint(old).config.arch.options == {}
+    assert cli("sample", old, "--n", "8", "--out", "old.npz").exit_code == 0
+    assert (np.load("old.npz")["points"] == np.load("new.npz")["points"]).all()
+    (checkpoints / "step-00000004.safetensors").unlink()
+    old.replace(checkpoints / "step-00000002.safetensors")
+    resumed = cli("train", "--resume", "run")
+    assert resumed.exit_code == 0, resumed.output
+    again = load_file(str(checkpoints / "step-00000004.safetensors"))
+    assert finished.keys() == again.keys() and all(torch.equal(finished[k], again[k]) for k in finished)
+    info = json.loads(cli("info", "run", "--json").stdout)
+    assert info["arch"]["options"] == {"hidden_dim": 128, "g_depth": 4, "d_depth": 3}

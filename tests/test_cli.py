@@ -198,7 +198,9 @@ def test_config_presets_and_files(cli, tmp_path):
     result = cli("train", "--config", "run.toml", "--batch-size", "8", "--latent-dim", "4", "--out", "t")
     assert result.exit_code == 0, result.output
     info = json.loads(cli("info", "t", "--json").stdout)
-    assert info["arch"] == {"name": "dcgan", "options": {"ngf": 8, "ndf": 8}} and info["cond"]["name"] == "onehot"
+    assert info["arch"] == {"name": "dcgan", "options": {"ngf": 8, "ndf": 8, "critic_norm": "auto",
+                                                         "upsample": "transpose"}}
+    assert info["cond"]["name"] == "onehot"
 
 
 def test_list_and_plugins(cli):

@@ -194,6 +194,22 @@ def test_options_schema_lists_types_and_defaults():
     assert "critic_norm" in options
 
 
+def test_resolved_options_hold_every_default_a_checkpoint_can_record_and_read_back():
+    from gantoolkit.options import resolve_options
+
+    marker = object()
+
+    def factory(width: int = 8, act: object = marker, depth: int = None,  # noqa: RUF013 - a default its type refuses
+                betas: tuple[float, float] = (0.5, 0.9), name: str = "x", **extra):
+        return None
+
+    resolved = resolve_options(factory, {"width": "16", "gain": 2}, "architecture 't'")
+    assert resolved == {"width": 16, "betas": (0.5, 0.9), "name": "x", "gain": 2}  # signature order, then extras
+    assert list(resolved) == ["width", "betas", "name", "gain"]
+    assert resolve_options(factory, {"width": 16, "betas": [0.5, 0.9], "name": "x"}, "t") == {
+        "width": 16, "betas": (0.5, 0.9), "name": "x"}  # what a checkpoint's JSON gives back binds again
+
+
 def test_the_table_of_kinds_matches_the_hooks_the_kit_and_the_registry():
     from gantoolkit import hookspecs, testing
     from gantoolkit.kinds import KINDS, kind_named
