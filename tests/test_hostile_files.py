@@ -527,3 +527,13 @@ def test_files_that_merely_look_odd_are_not_called_pickles(cli, work, text):
     (work / "odd.safetensors").write_bytes(text)
     line = refused(cli("info", "odd.safetensors"), "odd.safetensors")
     assert "pickle" not in line
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ngf": "8; import os"}, "option ngf expects int"),
+    ({"ngf": 8, "ndf": 8, "checkpoint_path": "/etc/passwd"}, "has no option 'checkpoint_path'"),
+])
+def test_component_options_in_a_checkpoint_are_typed_by_the_factory(cli, work, options, message):
+    path = rewrite(CKPT, work / "opts.safetensors", config={"arch": {"name": "dcgan", "options": options}})
+    for args in (["sample", path, "--out", "x.png"], ["demo", path]):
+        refused(cli(*args), message)
