@@ -112,6 +112,12 @@ class DataSource(ABC):
     def load(self, request: DataRequest) -> Dataset:
         """Read (or make) the whole dataset; raise `DataError` with a fix when that is not possible."""
 
+    def recommend(self, config: Any) -> dict[str, Any]:
+        """Settings that suit this data for the parts `config` (a RunConfig) chooses, as a config layer: RunConfig
+        fields, and component tables (`{"name": "dcgan", "ngf": 32}`) that apply only to the component they name.
+        They sit below presets and flags, so the user's settings always win. None by default."""
+        return {}
+
 
 def to_model_space(batch: torch.Tensor, info: DataInfo) -> torch.Tensor:
     """uint8 images -> float in [-1, 1]; vectors unchanged."""

@@ -18,13 +18,18 @@ def toy_recipe(data: str, steps: int) -> dict:
 
 
 PRESETS: dict[str, tuple[str, dict]] = {
+    "default": (
+        "the README's first run: conditional DCGAN with the gradient-penalty W-loss on the embedded digits "
+        "(what `gantool train` trains when no part is named)",
+        {"data": "digits", "arch": "dcgan", "loss": "wgan-gp", "cond": "onehot"},
+    ),
     "digits-conditional": (
-        "conditional DCGAN on the embedded digits: BCE, one-hot labels, 1,500 steps",
-        {"data": "digits", "arch": "dcgan", "loss": "bce", "cond": "onehot", "steps": 1500},
+        "conditional DCGAN on the embedded digits: BCE, one-hot labels, the digits' recommended schedule",
+        {"data": "digits", "arch": "dcgan", "loss": "bce", "cond": "onehot"},
     ),
     "digits-wgan-gp": (
-        "the README's first run: conditional DCGAN critic with gradient penalty on the embedded digits",
-        {"data": "digits", "arch": "dcgan", "loss": "wgan-gp", "cond": "onehot", "steps": 1500},
+        "conditional DCGAN critic with gradient penalty on the embedded digits (the same as `default`)",
+        {"data": "digits", "arch": "dcgan", "loss": "wgan-gp", "cond": "onehot"},
     ),
     "toy-ring": (
         "mode-collapse recipe for toy:ring: PacGAN packing (2) of an MLP critic, BCE with an R1 penalty, EMA, learning "

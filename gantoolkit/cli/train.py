@@ -8,9 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from gantoolkit.cli.common import complete, err_console
-from gantoolkit.config import RunConfig, apply_layer, read_toml
+from gantoolkit.config import RunConfig, read_toml
 from gantoolkit.errors import ConfigError
-from gantoolkit.options import parse_assignments
 
 COMPONENTS = "Components"
 DATA = "Data"
@@ -18,6 +17,8 @@ SCHEDULE = "Schedule"
 OPTIM = "Optimisation"
 OUTPUT = "Run directory"
 PROCESSES = "Several processes (torch.distributed)"
+#: the preset `gantool train` runs when no part is named (a plugin cannot replace a built-in name)
+DEFAULT_PRESET = "default"
 #: the flags passed to torch.distributed.run rather than to the workers
 LAUNCH = ("nproc_per_node", "nnodes", "node_rank", "rdzv_backend", "rdzv_endpoint", "rdzv_id")
 
@@ -47,25 +48,6 @@ def config_layer(source: str) -> tuple[dict[str, Any], str]:
     return dict(spec.factory), f"config {source!r}"
 
 
-def merge_component_options(config: RunConfig, opts: dict[str, list[str]]) -> None:
-    for key in ("arch", "loss", "cond", "data"):
-        choice = getattr(config, key)
-        choice.options.update(parse_assignments(opts[key], f"--{key}-opt"))
-    names = [c.name for c in config.controllers]
-    for item in opts["controller"]:
-        target, dot, rest = item.partition(".")
-        if dot and "=" not in target:
-            if target not in names:
-                raise ConfigError(f"--controller-opt names {target!r}, which is not a --controller of this run")
-            assignment = rest
-        elif len(names) == 1:
-            target, assignment = names[0], item
-        else:
-            raise ConfigError("--controller-opt needs NAME.KEY=VALUE", "name the controller it is for")
-        choice = config.controllers[names.index(target)]
-        choice.options.update(parse_assignments([assignment], "--controller-opt"))
-
-
 def register(app: typer.Typer) -> None:
     @app.command(epilog=EPILOG, rich_help_panel="Training")
     def train(
@@ -90,6 +72,7 @@ def register(app: typer.Typer) -> None:
         latent_dim: Annotated[Optional[int], typer.Option(help="Size of z (default 100).", rich_help_panel=SCHEDULE)] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed (default 0): same seed, same weights.", rich_help_panel=SCHEDULE)] = None,
         device: Annotated[Optional[str], typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps.", rich_help_panel=SCHEDULE)] = None,
+        threads: Annotated[Optional[int], typer.Option(help="CPU threads of this process (default: see the README's \"A busy laptop\").", rich_help_panel=SCHEDULE)] = None,
         amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision: bf16 (fp16 with loss scaling on GPUs without bf16); default on with CUDA, off on the CPU.", rich_help_panel=SCHEDULE)] = None,
         compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the generator and critic (pays off on GPUs; the first steps wait for the compiler).", rich_help_panel=SCHEDULE)] = None,
         on_nan: Annotated[Optional[str], typer.Option(metavar="stop|rollback", help="A NaN or infinite loss: stop (default; the last good checkpoint is kept) or rollback (restore the last good state, halve the learning rates, skip the bad batches, go on).", rich_help_panel=SCHEDULE)] = None,
@@ -123,7 +106,7 @@ def register(app: typer.Typer) -> None:
             "arch": arch, "loss": loss, "cond": cond, "data": data, "image_size": image_size,
             "data_root": data_root, "download": download, "on_bad_image": on_bad_image, "steps": steps,
             "batch_size": batch_size, "n_critic": n_critic, "latent_dim": latent_dim, "seed": seed,
-            "device": device, "amp": amp, "on_nan": on_nan, "g_batch": g_batch, "optimizer": optimizer, "lr": lr, "lr_g": lr_g, "lr_d": lr_d,
+            "device": device, "threads": threads, "amp": amp, "on_nan": on_nan, "g_batch": g_batch, "optimizer": optimizer, "lr": lr, "lr_g": lr_g, "lr_d": lr_d,
             "betas": betas, "ema": ema, "lr_decay": lr_decay, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
             "log_every": log_every, "keep_checkpoints": keep_checkpoints, "track": track, "track_every": track_every,
             "track_n": track_n, "compile": compile,
@@ -147,21 +130,43 @@ def register(app: typer.Typer) -> None:
 
             run_dir = resume_run(resume, given, console)
         else:
-            cfg = RunConfig()
-            if config is not None:
-                layer, source = config_layer(config)
-                cfg = apply_layer(cfg, layer, source)
-            cfg = apply_layer(cfg, given, "command line")
-            merge_component_options(cfg, opts)
+            cfg, notes = new_run_config(config, given, opts)
             if nproc_per_node is not None:
                 return launch_workers(arguments, cfg)
             from gantoolkit.training import train as train_run
 
-            run_dir = train_run(cfg, out, console)
+            run_dir = train_run(cfg, out, console, notes)
         from gantoolkit.distributed import is_main_process
 
         if is_main_process():
             typer.echo(f"run: {run_dir}")
+
+
+def new_run_config(config: str | None, given: dict[str, Any],
+                   opts: dict[str, list[str]]) -> tuple[RunConfig, list[str]]:
+    """Defaults < the data's recommendation < --config < flags, and the lines that say where settings came from.
+    With no part named at all (no --config, --arch, --loss, --cond, --data or --controller), the `default` preset:
+    the README's first run."""
+    from gantoolkit.recommend import compose
+
+    layers, notes = [], []
+    if config is None and not any(k in given for k in ("arch", "loss", "cond", "data", "controllers")):
+        config = DEFAULT_PRESET
+        notes.append(f"no --config or part named: the {DEFAULT_PRESET!r} preset, {preset_summary(DEFAULT_PRESET)}")
+    if config is not None:
+        layers.append(config_layer(config))
+    layers.append((given, "command line"))
+    cfg, advice = compose(layers, opts)
+    if advice:
+        settings = ", ".join(f"{k} {v}" for k, v in advice.items())
+        notes.append(f"{cfg.data.name} recommends for {cfg.arch.name} + {cfg.loss.name}: {settings} (flags override)")
+    return cfg, notes
+
+
+def preset_summary(name: str) -> str:
+    from gantoolkit.registry import get_registry
+
+    return get_registry().get("config", name)[0].summary
 
 
 def launch_workers(arguments: dict[str, Any], config: RunConfig | None = None) -> None:

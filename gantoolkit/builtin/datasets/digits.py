@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 from gantoolkit.data import IMAGE, DataInfo, DataRequest, Dataset, DataSource
 
-#: the digits are 8x8; the model size upsamples them so that conv nets have room to work. At 16x16 a DCGAN has
-#: two layers a side and its conditional samples are read as the class asked for ~96% of the time; at 32x32
-#: (three a side) ~98% (benchmarks/digits.py), so 32 is the default.
+#: the loader's size when none is asked for (what runs saved before `recommend` existed were trained at)
 DEFAULT_IMAGE_SIZE = 32
+#: the size and widths a new run gets (`recommend`): the digits are 8x8, and at 16x16 a DCGAN of width 32 learns
+#: them in a few CPU-minutes (benchmarks/digits.py --first-run; the README's quick start)
+RECOMMENDED_SIZE = 16
+RECOMMENDED_WIDTHS = {"dcgan": {"ngf": 32, "ndf": 32}}
+#: each built-in loss's schedule on the digits at that size, chosen by judged quality per CPU-minute
+#: (benchmarks/digits.py --sweep; the README's "Defaults that fit the data")
+SCHEDULES: dict[str, dict] = {
+    "wgan-gp": {"steps": 3000, "n_critic": 2, "lr": 2e-4, "ema": 0.99, "lr_decay": 0.5,
+                "loss": {"name": "wgan-gp", "lazy_every": 4}},
+}
 
 
 def resize_digits(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -21,7 +31,15 @@ def resize_digits(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class Digits(DataSource):
-    """1,797 grayscale 8×8 digits in 10 classes, upsampled to `--image-size` (default 32)."""
+    """1,797 grayscale 8×8 digits in 10 classes, upsampled to `--image-size` (a new run: 16)."""
+
+    def recommend(self, config: Any) -> dict[str, Any]:
+        """16×16, DCGAN widths of 32, and the measured schedule of the chosen loss (flags override each)."""
+        advice: dict[str, Any] = {"image_size": RECOMMENDED_SIZE, **SCHEDULES.get(config.loss.name, {})}
+        widths = RECOMMENDED_WIDTHS.get(config.arch.name)
+        if widths:
+            advice["arch"] = {"name": config.arch.name, **widths}
+        return advice
 
     def load(self, request: DataRequest) -> Dataset:
         from sklearn.datasets import load_digits
