@@ -70,6 +70,7 @@ class RunConfig:
     lr_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None
     amp: bool | None = None
     compile: bool = False
     sample_every: int = 500
@@ -134,6 +135,8 @@ class RunConfig:
             raise ConfigError(f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}")
         if self.image_size is not None and not 1 <= self.image_size <= MAX_IMAGE_SIZE:
             raise ConfigError(f"--image-size must be between 1 and {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ConfigError(f"--threads must be between 1 and 1024, got {self.threads}")
         if self.n_critic is not None and self.n_critic < 1:
             raise ConfigError(f"--n-critic must be at least 1, got {self.n_critic}")
         for name in ("lr", "lr_g", "lr_d"):

@@ -62,6 +62,13 @@ def configure(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def set_threads(requested: int | None) -> int:
+    """The CPU threads of this process's operators: `--threads`, or else torch's own choice. Returns the count."""
+    if requested is not None:
+        torch.set_num_threads(requested)
+    return torch.get_num_threads()
+
+
 def channels_last(device: torch.device, image: bool) -> bool:
     """Whether image models and batches use the channels-last layout (on CUDA, where convolutions prefer it)."""
     return image and device.type == "cuda"

@@ -399,8 +399,8 @@ class Trainer:
         if k:
             labels = torch.arange(rows).repeat_interleave(FINAL_COLUMNS) if self.info.is_image else torch.arange(n) % k
         codes = self.models.sample_codes(n, cpu, torch.device("cpu"))
-        inputs = [t.to(self.device) if t is not None else None for t in (z, labels, codes)]
-        picture = self.picture(*inputs, cols=FINAL_COLUMNS)
+        picture = self.picture(z.to(self.device), labels.to(self.device) if labels is not None else None,
+                               codes.to(self.device) if codes is not None else None, cols=FINAL_COLUMNS)
         if picture is not None:
             atomic_write(runs.final_sample_path(self.run_dir), png_bytes(picture))
 
@@ -525,7 +525,8 @@ def describe(trainer: Trainer) -> dict[str, Any]:
     """The effective recipe, for the start-of-run summary."""
     plan = trainer.plan
     return {
-        "device": str(trainer.device) + (f" x {trainer.procs.world_size} processes" if trainer.procs.active else ""),
+        "device": str(trainer.device) + (f" x {trainer.procs.world_size} processes" if trainer.procs.active else "")
+        + (f" ({_threads(torch.get_num_threads())})" if trainer.device.type == "cpu" else ""),
         "n_critic": trainer.n_critic,
         "optimizer": plan.name,
         "lr_g": trainer.opt_g.param_groups[0]["lr"],  # a rollback may have lowered the plan's rates
@@ -535,3 +536,7 @@ def describe(trainer: Trainer) -> dict[str, Any]:
         "params_g": sum(p.numel() for p in trainer.G.parameters()),
         "params_d": sum(p.numel() for p in trainer.D.parameters()),
     }
+
+
+def _threads(n: int) -> str:
+    return "1 thread" if n == 1 else f"{n} threads"

@@ -16,15 +16,15 @@ from gantoolkit import distributed, runs
 from gantoolkit.checkpoint import TRAINING, Checkpoint, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.datasets import load_dataset
-from gantoolkit.device import resolve_device
+from gantoolkit.device import resolve_device, set_threads
 from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
 from gantoolkit.models import build_models
 from gantoolkit.registry import get_registry
 from gantoolkit.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
-RESUMABLE = {"steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "data_root",
-             "download", "on_nan", "compile", "lr", "lr_g", "lr_d"}
+RESUMABLE = {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+             "data_root", "download", "on_nan", "compile", "lr", "lr_g", "lr_d"}
 #: the learning-rate flags: on resume they replace the rates the checkpoint's optimizers had (saved from then on)
 RATES = ("lr", "lr_g", "lr_d")
 
@@ -58,6 +58,7 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     config.validate()
     registry = get_registry()
     processes, device = distributed.setup(resolve_device(config.device))  # one of several under torchrun?
+    set_threads(config.threads)
     console = console if processes.is_main else Console(quiet=True)
     torch.manual_seed(config.seed)
     dataset = load_dataset(config, registry)
@@ -110,6 +111,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         )
     registry = get_registry()
     processes, device = distributed.setup(resolve_device(config.device))  # one of several under torchrun?
+    set_threads(config.threads)
     console = console if processes.is_main else Console(quiet=True)
     dataset = load_dataset(config, registry)
     if dataset.info.shape != ckpt.data.shape or dataset.info.num_classes != ckpt.data.num_classes:
