@@ -86,22 +86,22 @@ def sampled_scores(run: str, seed: int, sampler: str) -> dict[str, Any] | None:
     import torch
 
     from gantoolkit.builtin.metrics.mixture import mixture_scores
-    from gantoolkit.samplers import critic_sampler
+    from gantoolkit.samplers import create_sampler, setup_sampler
     from gantoolkit.sampling import load_generator
 
     if not Path(run).is_dir():
         return None
     model = load_generator(run)
     start = time.process_time()
-    draw = critic_sampler(model, sampler, seed, CRITIC_STEPS)
+    draw = setup_sampler(create_sampler(sampler, critic_steps=CRITIC_STEPS), model, seed)
     samples, _ = draw(SAMPLES, 10_000 + seed)  # refine moves the very latents of the plain recipe row
     extra = model.data.extra
     scores = mixture_scores(samples, torch.tensor(extra["modes"]), float(extra["std"]))
     scores["critic_steps"] = CRITIC_STEPS
     if sampler == "drs":
-        scores["acceptance"] = round(draw.accepted / draw.drawn, 4)
+        scores["acceptance"] = round(draw.sampler.accepted / draw.sampler.drawn, 4)
     else:
-        scores.update(refine_steps=draw.steps, refine_rate=draw.rate)
+        scores.update(refine_steps=draw.refine_steps, refine_rate=draw.refine_rate)
     return {**scores, "cpu_s": round(time.process_time() - start, 1)}
 
 

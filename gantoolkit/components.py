@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from gantoolkit.data import DataInfo
+    from gantoolkit.sampling import LoadedGenerator
 
 
 @dataclass(frozen=True)
@@ -207,3 +208,45 @@ class TrainingController:
 
     def generator_term(self, ctx: ControllerContext) -> torch.Tensor | None:
         return None
+
+
+@dataclass
+class SamplerContext:
+    """What a sampler is set up with: the loaded generator and what the command asked for."""
+
+    model: LoadedGenerator
+    #: the command's `--seed`, for what the sampler draws while it is set up (the samples get their own seed)
+    seed: int = 0
+    #: `--class` (an index), or None for all classes evenly
+    class_index: int | None = None
+    #: `--truncation`, or None
+    truncation: float | None = None
+
+    def training_data(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The model's training data in model space (images in [-1, 1], or vectors) and its labels, loaded now."""
+        from gantoolkit.data import to_model_space
+        from gantoolkit.evaluation import load_matching_data
+
+        dataset = load_matching_data(self.model, None)
+        return to_model_space(dataset.data, dataset.info), dataset.labels
+
+
+class Sampler(ABC):
+    """How `gantool sample` and `gantool evaluate` draw from a trained generator (`--sampler NAME`)."""
+
+    @abstractmethod
+    def setup(self, ctx: SamplerContext) -> None:
+        """Bind to a loaded generator, once, loading or training what the sampler needs; raise `ConfigError` (with
+        a fix) for a request it cannot serve (e.g. a `--class` it ignores)."""
+
+    @abstractmethod
+    def sample(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n model-space samples on the CPU, as `LoadedGenerator.sample` gives them, and their labels (None when
+        unconditional); the same seed gives the same samples."""
+
+    def describe(self) -> str:
+        """How the samples were drawn, for `gantool evaluate`'s report (and the sampler's own statistics)."""
+        return type(self).__name__
+
+    def __call__(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.sample(n, seed)

@@ -55,6 +55,11 @@ def register_metrics(register: Register) -> None:
 
 
 @hookspec
+def register_samplers(register: Register) -> None:
+    """Register `gantoolkit.components.Sampler` factories (`gantool sample/evaluate --sampler NAME`)."""
+
+
+@hookspec
 def register_configs(register: Register) -> None:
     """Register named presets: `register(name, values: dict, summary=...)`, used as `--config NAME`."""
 

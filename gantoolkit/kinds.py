@@ -63,6 +63,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "check_dataset"),
     Kind("metric", "register_metrics", "metrics", "--metrics", "gantoolkit.evaluation:Metric", (), None,
          "check_metric"),
+    Kind("sampler", "register_samplers", "samplers", "--sampler", "gantoolkit.components:Sampler", (), None,
+         "check_sampler"),
     Kind("config", "register_configs", "configs", "--config", None, ("preset", "presets"), None, "check_config"),
     Kind("command", "register_commands", "commands", None, None, (), None, "check_command"),
 )}

@@ -1,53 +1,51 @@
-"""`--sampler`: how `gantool sample` and `gantool evaluate` draw from a checkpoint (plain, drs or refine)."""
+"""`--sampler NAME`: how `gantool sample` and `gantool evaluate` draw from a checkpoint, a registered kind
+(`gantool list samplers`; the contract is `gantoolkit.components.Sampler`). Torch-free at import."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gantoolkit.config import MAX_ITERATIONS
 from gantoolkit.errors import ConfigError
 
-if TYPE_CHECKING:  # the CLI reads the defaults below without importing torch
+if TYPE_CHECKING:
+    from gantoolkit.components import Sampler
     from gantoolkit.sampling import LoadedGenerator
 
-#: the names `--sampler` takes
-SAMPLERS = ("plain", "drs", "refine")
-REFINE_STEPS = 10
-REFINE_RATE = 0.01
+#: the sampler used when `--sampler` is not given
+DEFAULT_SAMPLER = "plain"
 
 
-def check_sampler_options(sampler: str, critic_steps: int, refine_steps: int = REFINE_STEPS,
-                          refine_rate: float = REFINE_RATE) -> None:
-    """Refuse an unknown `--sampler` or an option it cannot use (before anything is loaded)."""
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"unknown --sampler {sampler!r}", f"use one of {', '.join(SAMPLERS)}")
-    if critic_steps < 0 or (critic_steps and sampler == "plain"):
-        raise ConfigError(f"--critic-steps {critic_steps} needs --sampler drs or refine and a count of at least 0")
-    if critic_steps > MAX_ITERATIONS:
-        raise ConfigError(f"--critic-steps must be at most {MAX_ITERATIONS:,}, got {critic_steps:,}")
-    if refine_steps < 1:
-        raise ConfigError(f"--refine-steps must be at least 1, got {refine_steps}")
-    if refine_steps > MAX_ITERATIONS:
-        raise ConfigError(f"--refine-steps must be at most {MAX_ITERATIONS:,}, got {refine_steps:,}")
-    if not refine_rate > 0:
-        raise ConfigError(f"--refine-rate must be positive, got {refine_rate}")
+def create_sampler(name: str | None, assignments: list[str] | None = None, **shorthands: Any) -> Sampler:
+    """The sampler `--sampler NAME --sampler-opt KEY=VALUE ...` names, its options checked before anything is
+    loaded. `shorthands` are the commands' flags for options (`--critic-steps N` is `--sampler-opt critic_steps=N`);
+    those left at None are not given."""
+    from gantoolkit.components import Sampler
+    from gantoolkit.options import parse_assignments
+    from gantoolkit.registry import get_registry
+
+    name = name or DEFAULT_SAMPLER
+    spec, _ = get_registry().get("sampler", name)
+    options: dict[str, Any] = parse_assignments(assignments or [], "--sampler-opt")
+    known = spec.options()
+    for key, value in shorthands.items():
+        if value is None:
+            continue
+        if key not in known:
+            listed = ", ".join(known) or "none"
+            raise ConfigError(f"--{key.replace('_', '-')} does not apply to --sampler {name} (its options: {listed})",
+                              f"see `gantool list samplers {name} --options`")
+        options.setdefault(key, value)
+    sampler = spec.create(options)
+    if not isinstance(sampler, Sampler):
+        raise ConfigError(f"sampler {name!r} built a {type(sampler).__name__}, not a gantoolkit Sampler",
+                          "its plugin breaks the contract; see the plugin guide")
+    return sampler
 
 
-def critic_sampler(model: LoadedGenerator, sampler: str, seed: int = 0, critic_steps: int = 0,
-                   refine_steps: int = REFINE_STEPS, refine_rate: float = REFINE_RATE,
-                   class_index: int | None = None, truncation: float | None = None) -> Any:
-    """The drs or refine sampler of a loaded model: call it with (n, seed); `describe()` names it. With
-    `critic_steps` the critic is first trained on, on the model's training data (loaded only then)."""
-    real = None
-    if critic_steps:
-        from gantoolkit.evaluation import load_matching_data
+def setup_sampler(sampler: Sampler, model: LoadedGenerator, seed: int = 0, class_index: int | None = None,
+                  truncation: float | None = None) -> Sampler:
+    """`sampler` set up on a loaded generator, ready to be called with (n, seed)."""
+    from gantoolkit.components import SamplerContext
 
-        data = load_matching_data(model, None)
-        real = (data.data, data.labels)
-    if sampler == "drs":
-        from gantoolkit.rejection import RejectionSampler
-
-        return RejectionSampler(model, seed, critic_steps, real)
-    from gantoolkit.refinement import LatentRefiner
-
-    return LatentRefiner(model, refine_steps, refine_rate, seed, class_index, truncation, critic_steps, real)
+    sampler.setup(SamplerContext(model, seed, class_index, truncation))
+    return sampler

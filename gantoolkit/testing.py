@@ -70,6 +70,7 @@ __all__ = [
     "check_metric",
     "check_plugin",
     "check_registered",
+    "check_sampler",
     "check_training",
     "plugin_registry",
     "registered_components",
@@ -138,6 +139,13 @@ RULES: dict[str, str] = {
     "metric-why-not": "Metric.why_not returns None or a one-line reason",
     "metric-values": "Metric.compute returns {declared key: number or None} (NaN and inf read as undefined)",
     "metric-deterministic": "the same samples give the same values",
+    "sampler-setup": "Sampler.setup binds to a trained generator (a class it cannot honour is refused with "
+                     "ConfigError)",
+    "sampler-samples": "Sampler.sample(n, seed) returns n finite float32 CPU samples of the data's shape (images in "
+                       "[-1, 1]) and int64 (n,) labels in range, or None when unconditional",
+    "sampler-class": "a sampler that accepts --class draws that class only",
+    "sampler-deterministic": "a sampler set up the same way gives the same samples for the same seed",
+    "sampler-describe": "Sampler.describe() returns one line",
     "config-valid": "a preset is a table of settings that RunConfig accepts",
     "config-components": "the component names in a preset are registered",
     "command": "a command is a typer.Typer or a function, not a core name, and answers --help",
@@ -1223,6 +1231,98 @@ def _defined(values: dict[str, Any]) -> dict[str, Any]:
         number = value.item() if isinstance(value, torch.Tensor) else value
         out[key] = number if isinstance(number, int) or (isinstance(number, float) and math.isfinite(number)) else None
     return out
+
+
+@_quiet
+def check_sampler(
+    sampler: str | Callable[..., Any],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+) -> None:
+    """Set a sampler up on generators trained a step with built-in partners (toy:ring vectors, unconditional;
+    8x8 digits, one-hot conditional; `SamplerContext.training_data()` loads them) and draw from it."""
+    from gantoolkit.components import Sampler, SamplerContext
+    from gantoolkit.sampling import load_generator
+
+    name, registry = _resolve("sampler", sampler, name, registry)
+    chk = _Check("sampler", name)
+    _create(chk, registry, "sampler", name, options)
+    cases = [("toy:ring", {"n": 512}, None, "none"), ("digits", {}, 8, "onehot")]
+    with tempfile.TemporaryDirectory(prefix="gantool-conformance-sampler-") as tmp:
+        for data, data_options, size, cond in cases:
+            path = _trained_checkpoint(chk, registry, data, data_options, size, cond, Path(tmp) / cond)
+            where = f"on a generator of {data} ({cond} conditioning)"
+            with use_registry(registry):
+                model = load_generator(path)
+                requests = [(None, "")] + ([(3, " for --class 3")] if model.conditional else [])
+                for class_index, asked in requests:
+                    runs = []
+                    for _ in range(2):  # two samplers set up alike must draw alike
+                        obj: Sampler = _create(chk, registry, "sampler", name, options)
+                        try:
+                            with chk.step("sampler-setup", f"setup() {where}{asked}"):
+                                obj.setup(SamplerContext(model, 0, class_index))
+                        except ConformanceError as e:
+                            if class_index is not None and "ConfigError" in e.detail:
+                                break  # it refuses --class, as it may
+                            raise
+                        with chk.step("sampler-samples", f"sample(5, seed=1) {where}{asked}"):
+                            runs.append(obj.sample(5, 1))
+                        _check_drawn(chk, runs[-1], model, class_index, f"{where}{asked}")
+                        with chk.step("sampler-describe", f"describe() {where}"):
+                            line = obj.describe()
+                        chk.require(isinstance(line, str) and line.strip() and "\n" not in line.strip(),
+                                    "sampler-describe", f"describe() {where} must return one line, got {line!r:.80}")
+                    if len(runs) == 2:
+                        chk.require(torch.equal(runs[0][0], runs[1][0]), "sampler-deterministic",
+                                    f"two samplers set up alike {where}{asked} drew different samples for seed 1")
+
+
+def _trained_checkpoint(chk: _Check, registry: Registry, data: str, options: dict[str, Any], image_size: int | None,
+                        cond: str, directory: Path) -> Path:
+    """A training checkpoint (critic included) of built-in partners trained two steps on a registered dataset."""
+    from gantoolkit.models import build_models
+    from gantoolkit.runs import create_run_dir
+    from gantoolkit.trainer import Trainer
+
+    dataset = _load_registered(chk, registry, data, options, image_size)
+    config = _config(_partner_arch(dataset.info), "bce", cond, {})
+    config.data, config.image_size = Choice(data, dict(options)), image_size
+    with use_registry(registry), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        with chk.step("build-models", f"training a {config.arch.name} on {data} to sample from"):
+            trainer = Trainer(build_models(config, dataset.info, registry), dataset,
+                              create_run_dir(directory / "run", "conformance"), torch.device("cpu"))
+            for _ in range(2):
+                trainer.train_step()
+                trainer.step += 1
+            return Path(trainer.save_checkpoint())
+
+
+def _check_drawn(chk: _Check, drawn: Any, model: Any, class_index: int | None, where: str) -> None:
+    ok = isinstance(drawn, tuple) and len(drawn) == 2 and isinstance(drawn[0], torch.Tensor)
+    chk.require(ok, "sampler-samples", f"sample() {where} must return (samples, labels), got {type(drawn).__name__}")
+    x, y = drawn
+    shape = (5, *model.data.shape)
+    chk.require(tuple(x.shape) == shape and x.dtype == torch.float32 and x.device.type == "cpu", "sampler-samples",
+                lambda: f"sample(5) {where} returned {_shape(x)} {x.dtype} on {x.device}, expected float32 "
+                        f"{_shape(torch.empty(shape))} on the CPU")
+    chk.require(bool(torch.isfinite(x).all()), "sampler-samples", f"sample() {where} returned NaN or infinite values")
+    if model.data.is_image:
+        chk.require(x.min() >= -1 and x.max() <= 1, "sampler-samples",
+                    lambda: f"sampled images {where} span [{x.min():.3g}, {x.max():.3g}], not [-1, 1]")
+    if not model.conditional:
+        chk.require(y is None, "sampler-samples", f"sample() {where} returned labels for an unconditional model")
+        return
+    chk.require(isinstance(y, torch.Tensor) and y.dtype == torch.int64 and tuple(y.shape) == (5,)
+                and bool(((y >= 0) & (y < model.data.num_classes)).all()), "sampler-samples",
+                lambda: f"sample(5) {where} must return int64 (5,) labels in [0, {model.data.num_classes}), got "
+                        f"{_shape(y)}")
+    if class_index is not None:
+        chk.require(bool((y == class_index).all()), "sampler-class",
+                    lambda: f"sample() {where} returned labels {y.tolist()}, not only {class_index}")
 
 
 def check_config(config: str, *, registry: Registry | None = None) -> None:

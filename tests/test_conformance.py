@@ -14,8 +14,9 @@ from gantoolkit.builtin.archs.mlp import MLP
 from gantoolkit.builtin.conditionings.onehot import OneHot
 from gantoolkit.builtin.losses.bce import BCE
 from gantoolkit.builtin.losses.wasserstein import WGAN
-from gantoolkit.components import Conditioning, Loss, OptimizerSpec, TrainingController
+from gantoolkit.components import Conditioning, Loss, OptimizerSpec, Sampler, TrainingController
 from gantoolkit.data import Dataset, DataSource
+from gantoolkit.errors import ConfigError
 from gantoolkit.registry import Registry
 from gantoolkit.testing import (
     RULES,
@@ -31,6 +32,7 @@ from gantoolkit.testing import (
     check_metric,
     check_plugin,
     check_registered,
+    check_sampler,
     plugin_registry,
     registered_components,
     tiny_dataset,
@@ -373,6 +375,54 @@ def test_dataset_with_an_argument():
 
 
 # -- configs, plugins, the kit's own contract ------------------------------------------------------------------
+
+
+# -- samplers -------------------------------------------------------------------------------------------------
+
+
+class Drawing(Sampler):
+    def setup(self, ctx):
+        self.ctx = ctx
+
+    def sample(self, n, seed):
+        return self.ctx.model.sample(n, seed, self.ctx.class_index)
+
+
+class IgnoresTheClass(Drawing):
+    def sample(self, n, seed):
+        return self.ctx.model.sample(n, seed)
+
+
+class IgnoresTheSeed(Drawing):
+    def sample(self, n, seed):
+        return self.ctx.model.sample(n, int(torch.randint(1000, ())), self.ctx.class_index)
+
+
+class Flattens(Drawing):
+    def sample(self, n, seed):
+        x, y = super().sample(n, seed)
+        return x.flatten(1), y
+
+
+class RefusesEverything(Drawing):
+    def setup(self, ctx):
+        raise ConfigError("no")
+
+
+@pytest.mark.parametrize("sampler, rule, words", [
+    (IgnoresTheClass, "sampler-class", "not only 3"),
+    (IgnoresTheSeed, "sampler-deterministic", "drew different samples for seed 1"),
+    (Flattens, "sampler-samples", "expected float32 (5, 1, 8, 8)"),
+    (RefusesEverything, "sampler-setup", "raised ConfigError: no"),
+])
+def test_broken_samplers_fail_with_their_rule(sampler, rule, words):
+    assert words in str(fails(rule, check_sampler, sampler))
+
+
+@pytest.mark.parametrize("name, options", [("drs", {"critic_steps": 2}), ("refine", {"critic_steps": 2})])
+def test_samplers_that_train_the_critic_on_read_the_training_data_in_model_space(name, options):
+    check_sampler(name, options)  # on 8x8 digits too: uint8 images would not go through the critic
+    check_sampler(Drawing)
 
 
 def test_preset_naming_an_unknown_component_fails():

@@ -177,7 +177,7 @@ def test_discriminator_rejection_sampling_is_a_named_sampler(cli, toy_run):
     assert meta["sampler"].startswith("drs") and "acceptance" in meta["sampler"]
     assert cli("export", toy_run, "--out", "g.safetensors").exit_code == 0
     one_line_error(cli("evaluate", "g.safetensors", "--sampler", "drs", "--out", "e.json"), "needs the critic")
-    one_line_error(cli("evaluate", toy_run, "--sampler", "mh", "--out", "e.json"), "unknown --sampler")
+    one_line_error(cli("evaluate", toy_run, "--sampler", "mh", "--out", "e.json"), "unknown sampler 'mh'")
 
 
 def test_drs_steps_train_the_critic_on_and_repeat_exactly(cli, toy_run):
@@ -188,7 +188,7 @@ def test_drs_steps_train_the_critic_on_and_repeat_exactly(cli, toy_run):
     assert "trained on for 30 steps" in a["meta"]["sampler"]
     assert {k: v for k, v in a.items() if k != "meta"} == {k: v for k, v in b.items() if k != "meta"}
     one_line_error(cli("evaluate", toy_run, "--drs-steps", "5", "--out", "c.json"),
-                   "--critic-steps 5 needs --sampler drs or refine")
+                   "--critic-steps does not apply to --sampler plain (its options: none)")
 
 
 def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
@@ -215,7 +215,7 @@ def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
 def test_refine_moves_only_the_latents_up_the_critic_and_repeats_exactly(cli, toy_run):
     import torch
 
-    from gantoolkit.samplers import critic_sampler
+    from gantoolkit.samplers import create_sampler, setup_sampler
     from gantoolkit.sampling import load_generator
 
     args = ["evaluate", toy_run, "--metrics", "modes,hq,rkl", "--n", "300", "--sampler", "refine",
@@ -227,12 +227,12 @@ def test_refine_moves_only_the_latents_up_the_critic_and_repeats_exactly(cli, to
     assert {k: v for k, v in a.items() if k != "meta"} == {k: v for k, v in b.items() if k != "meta"}
 
     model = load_generator(toy_run)
-    refiner = critic_sampler(model, "refine", seed=0)
+    refiner = setup_sampler(create_sampler("refine"), model, seed=0)
     plain, _ = model.sample(500, seed=4)
     refined, _ = refiner(500, 4)
-    before, after = refiner.scores(plain, None), refiner.scores(refined, None)
+    before, after = refiner.sampler.scores(plain, None), refiner.sampler.scores(refined, None)
     assert (after > before).float().mean() > 0.9 and after.mean() > before.mean()
-    barely, _ = critic_sampler(model, "refine", refine_steps=1, refine_rate=1e-7)(500, 4)
+    barely, _ = setup_sampler(create_sampler("refine", ["refine_steps=1", "refine_rate=1e-7"]), model)(500, 4)
     assert torch.allclose(barely, plain, atol=1e-4)  # the same latents as plain sampling, hardly moved
 
     tuned = ["evaluate", toy_run, "--metrics", "modes,hq,rkl", "--n", "300", "--sampler", "refine",
@@ -252,11 +252,11 @@ def test_refine_moves_only_the_latents_up_the_critic_and_repeats_exactly(cli, to
 
 
 def test_refine_keeps_the_class_asked_for(cli, digits_runs):
-    from gantoolkit.samplers import critic_sampler
+    from gantoolkit.samplers import create_sampler, setup_sampler
     from gantoolkit.sampling import load_generator
 
     model = load_generator(digits_runs["good"])
-    images, labels = critic_sampler(model, "refine", class_index=3)(20, 0)
+    images, labels = setup_sampler(create_sampler("refine"), model, class_index=3)(20, 0)
     plain, _ = model.sample(20, 0, class_index=3)
     assert images.shape == plain.shape and (labels == 3).all()
     assert not (images == plain).all() and images.abs().max() <= 1
@@ -274,6 +274,8 @@ def test_gantool_sample_draws_with_discriminator_rejection(cli, toy_run):
     assert plain.exit_code == 0
     a, b, p = (np.load(f)["points"] for f in ("a.npz", "b.npz", "p.npz"))
     assert a.shape == (200, 2) and (a == b).all() and not (a == p).all()
-    one_line_error(cli("sample", toy_run, "--sampler", "mh", "--out", "c.npz"), "unknown --sampler")
-    one_line_error(cli("sample", toy_run, "--drs-steps", "3", "--out", "c.npz"), "needs --sampler drs")
+    one_line_error(cli("sample", toy_run, "--sampler", "mh", "--out", "c.npz"), "unknown sampler 'mh'")
+    one_line_error(cli("sample", toy_run, "--drs-steps", "3", "--out", "c.npz"), "does not apply to --sampler plain")
+    one_line_error(cli("sample", toy_run, "--sampler", "drs", "--sampler-opt", "refine_steps=3", "--out", "c.npz"),
+                   "sampler 'drs' has no option 'refine_steps'")
     one_line_error(cli("sample", toy_run, "--sampler", "drs", "--truncation", "1", "--out", "c.npz"), "whole model")

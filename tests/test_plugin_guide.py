@@ -25,6 +25,7 @@ from gantoolkit.testing import (
     check_loss,
     check_plugin,
     check_registered,
+    check_sampler,
     plugin_registry,
     tiny_dataset,
 )
@@ -66,7 +67,7 @@ def test_the_complete_loss_plugin_is_under_40_lines():
 
 
 #: the guide's other complete examples, each packaged by the tests as its own distribution
-EXAMPLES = ("my_arch", "my_r1", "my_cond", "my_controller", "my_data", "my_metric", "my_command")
+EXAMPLES = ("my_arch", "my_r1", "my_cond", "my_controller", "my_data", "my_metric", "my_sampler", "my_command")
 PYPROJECT = """[build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -162,6 +163,7 @@ def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
         ("examples/my_cond.py", check_conditioning, "projection-lite", {}),
         ("examples/my_controller.py", check_controller, "code-regression", {"options": {"weight": "0.5"}}),
         ("examples/my_data.py", check_dataset, "spiral", {"argument": "2", "options": {"n": "512"}}),
+        ("examples/my_sampler.py", check_sampler, "antithetic", {}),
     ],
 )
 def test_each_example_passes_the_conformance_kit(path, check, name, kwargs):
@@ -198,3 +200,23 @@ def test_the_metric_example_computes_its_key():
     values = metric.compute(ctx)
     expected = real.data.mean(0).norm().item()  # the samples are all at the origin
     assert set(values) == set(metric.keys) and values["mean_gap"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_sampler_example_is_a_sampler_name_of_gantool_sample(cli):
+    import numpy as np
+
+    from gantoolkit.registry import use_registry
+
+    with use_registry(plugin_registry(load_example("examples/my_sampler.py"))):
+        assert "antithetic" in cli("list", "samplers").stdout
+        train = cli("train", "--arch", "mlp", "--arch-opt", "hidden_dim=16", "--data", "toy:ring", "--data-opt",
+                    "n=256", "--latent-dim", "4", "--batch-size", "16", "--steps", "1", "--out", "run")
+        assert train.exit_code == 0, train.output
+        for out in ("a.npz", "b.npz"):
+            result = cli("sample", "run", "--sampler", "antithetic", "--n", "6", "--seed", "2", "--out", out)
+            assert result.exit_code == 0, result.output
+        report = cli("evaluate", "run", "--sampler", "antithetic", "--metrics", "modes", "--n", "64", "--out", "r.json")
+        assert report.exit_code == 0, report.output
+    a, b = np.load("a.npz")["points"], np.load("b.npz")["points"]
+    assert a.shape == (6, 2) and (a == b).all()
+    assert json.loads(Path("r.json").read_text())["meta"]["sampler"] == "antithetic (latent pairs z and -z)"

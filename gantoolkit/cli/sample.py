@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from gantoolkit.outputs import FORCE_HELP
-from gantoolkit.samplers import REFINE_RATE, REFINE_STEPS
 
 EPILOG = (
     "Examples:\n\n"
@@ -36,27 +35,27 @@ def register(app: typer.Typer) -> None:
         direction: Annotated[Optional[str], typer.Option(metavar="FILE:NAME", help="Move each sample along a direction from `gantool directions`: one row per sample, one column per alpha.")] = None,
         alphas: Annotated[str, typer.Option(metavar="A,B", help="With --direction: from A to B in --steps (or list three or more values).")] = "-3,3",
         steps: Annotated[int, typer.Option(help="With --direction: columns from A to B.")] = 7,
-        sampler: Annotated[str, typer.Option(metavar="NAME", help="plain; drs (rejection by the critic) or refine (latents moved up the critic's gradient): both need a training checkpoint.")] = "plain",
-        critic_steps: Annotated[int, typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first train the critic on for N steps as a real-vs-generated classifier.")] = 0,
-        refine_steps: Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")] = REFINE_STEPS,
-        refine_rate: Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")] = REFINE_RATE,
+        sampler: Annotated[Optional[str], typer.Option(metavar="NAME", help="How to draw (`gantool list samplers`): plain (default); drs (rejection by the critic) or refine (latents moved up the critic's gradient), both needing a training checkpoint.")] = None,
+        sampler_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Sampler option (repeatable; `gantool list samplers NAME --options`).")] = None,
+        critic_steps: Annotated[Optional[int], typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first train the critic on for N steps as a real-vs-generated classifier (--sampler-opt critic_steps=N).")] = None,
+        refine_steps: Annotated[Optional[int], typer.Option(metavar="N", help="refine: gradient steps on each latent (default 10).")] = None,
+        refine_rate: Annotated[Optional[float], typer.Option(metavar="R", help="refine: step size in latent space (default 0.01).")] = None,
         force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     ) -> None:
         """Generate samples from a checkpoint."""
         from gantoolkit.errors import ConfigError
         from gantoolkit.imageio import sample_output, save_samples
         from gantoolkit.runs import resolve_checkpoint
-        from gantoolkit.samplers import check_sampler_options, critic_sampler
+        from gantoolkit.samplers import create_sampler, setup_sampler
         from gantoolkit.sampling import load_generator
 
         n = n if n is not None else (8 if direction else 64)
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
-        check_sampler_options(sampler, critic_steps, refine_steps, refine_rate)
-        if sampler != "plain" and direction is not None:
+        drawing = create_sampler(sampler, sampler_opt, critic_steps=critic_steps, refine_steps=refine_steps,
+                                 refine_rate=refine_rate)
+        if sampler is not None and direction is not None:
             raise ConfigError(f"--sampler {sampler} cannot be combined with --direction")
-        if sampler == "drs" and (class_ is not None or truncation is not None):
-            raise ConfigError("--sampler drs draws from the whole model", "drop --class and --truncation")
         direction_file = direction.rpartition(":")[0] if direction and ":" in direction else None
         target = sample_output(out, force, inputs=(resolve_checkpoint(checkpoint), direction_file))
         model = load_generator(checkpoint, device, prefer_ema=ema)
@@ -68,10 +67,6 @@ def register(app: typer.Typer) -> None:
             samples, labels, cols = direction_strip(model, direction, parse_alphas(alphas, steps), n, seed, class_index, truncation)
             typer.echo("wrote " + save_samples(target, samples, labels, model.data, cols))
             return
-        if sampler != "plain":
-            draw = critic_sampler(model, sampler, seed, critic_steps, refine_steps, refine_rate, class_index, truncation)
-            samples, labels = draw(n, seed)
-        else:
-            samples, labels = model.sample(n, seed, class_index, truncation)
+        samples, labels = setup_sampler(drawing, model, seed, class_index, truncation)(n, seed)
         cols = model.data.num_classes if model.conditional and class_index is None and n >= model.data.num_classes else None
         typer.echo("wrote " + save_samples(target, samples, labels, model.data, cols))

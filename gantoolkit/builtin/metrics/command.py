@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from gantoolkit.outputs import FORCE_HELP
-from gantoolkit.samplers import REFINE_RATE, REFINE_STEPS
 
 EPILOG = (
     "Examples:\n\n"
@@ -34,13 +33,19 @@ FeaturesOpt = Annotated[str, typer.Option(metavar="SPEC", help="auto, raw, class
 SeedOpt = Annotated[int, typer.Option(help="Latent seed of the generated samples.")]
 EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when there is one.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
-SamplerOpt = Annotated[str, typer.Option(metavar="NAME", help="plain; drs (rejection by the critic) or refine (latents "
-                                         "moved up the critic's gradient).")]
-CriticStepsOpt = Annotated[int, typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first "
-                                             "train the critic on for N steps as a real-vs-generated classifier "
-                                             "(Azadi et al.; 0: use it as saved).")]
-RefineStepsOpt = Annotated[int, typer.Option(metavar="N", help="refine: gradient steps on each latent.")]
-RefineRateOpt = Annotated[float, typer.Option(metavar="R", help="refine: step size in latent space.")]
+SamplerOpt = Annotated[Optional[str], typer.Option(metavar="NAME", help="How to draw (`gantool list samplers`): plain "
+                                                   "(default); drs (rejection by the critic) or refine (latents moved "
+                                                   "up the critic's gradient).")]
+SamplerOptionOpt = Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Sampler option (repeatable; "
+                                                               "`gantool list samplers NAME --options`).")]
+CriticStepsOpt = Annotated[Optional[int], typer.Option("--critic-steps", "--drs-steps", metavar="N",
+                                                       help="drs, refine: first train the critic on for N steps as a "
+                                                       "real-vs-generated classifier (Azadi et al.; 0: use it as "
+                                                       "saved).")]
+RefineStepsOpt = Annotated[Optional[int], typer.Option(metavar="N", help="refine: gradient steps on each latent "
+                                                       "(default 10).")]
+RefineRateOpt = Annotated[Optional[float], typer.Option(metavar="R", help="refine: step size in latent space "
+                                                        "(default 0.01).")]
 
 
 def evaluate(
@@ -53,23 +58,24 @@ def evaluate(
     seed: SeedOpt = 0,
     ema: EmaOpt = True,
     device: DeviceOpt = "cpu",
-    sampler: SamplerOpt = "plain",
-    critic_steps: CriticStepsOpt = 0,
-    refine_steps: RefineStepsOpt = REFINE_STEPS,
-    refine_rate: RefineRateOpt = REFINE_RATE,
+    sampler: SamplerOpt = None,
+    sampler_opt: SamplerOptionOpt = None,
+    critic_steps: CriticStepsOpt = None,
+    refine_steps: RefineStepsOpt = None,
+    refine_rate: RefineRateOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Score a generator: fd, kid, precision/recall, density/coverage, mode and class coverage, memorisation."""
     from gantoolkit.builtin.metrics.features import parse_features
     from gantoolkit.evaluation import evaluate_checkpoint, parse_metric_list
-    from gantoolkit.samplers import check_sampler_options, critic_sampler
+    from gantoolkit.samplers import create_sampler, setup_sampler
 
     spec = parse_features(features)  # a bad spec fails before anything is loaded
-    check_sampler_options(sampler, critic_steps, refine_steps, refine_rate)
-    draw = None
-    if sampler != "plain":
-        def draw(model):
-            return critic_sampler(model, sampler, seed, critic_steps, refine_steps, refine_rate)
+    drawing = create_sampler(sampler, sampler_opt, critic_steps=critic_steps, refine_steps=refine_steps,
+                             refine_rate=refine_rate)
+
+    def draw(model):
+        return setup_sampler(drawing, model, seed)
 
     report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema,
                                  sampler=draw, force=force, inputs=(spec.path,))
