@@ -85,6 +85,7 @@ class RunConfig:
     track: list[str] = field(default_factory=list)
     track_every: int = 500
     track_n: int = 2500
+    loggers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -131,6 +132,11 @@ class RunConfig:
             for name in self.track:
                 if name.replace("_", "-") not in known:
                     raise ConfigError(f"--track: unknown metric {name!r}", did_you_mean(name, known))
+        if self.loggers:
+            from gantoolkit.registry import get_registry
+
+            for name in self.loggers:
+                get_registry().get("logger", name)  # an unknown name: the closest ones
         if self.keep_checkpoints < 1:
             raise ConfigError(f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}")
         if self.image_size is not None and not 1 <= self.image_size <= MAX_IMAGE_SIZE:

@@ -60,6 +60,11 @@ def register_samplers(register: Register) -> None:
 
 
 @hookspec
+def register_loggers(register: Register) -> None:
+    """Register `gantoolkit.loggers.Logger` factories (`gantool train --logger NAME[,NAME]`)."""
+
+
+@hookspec
 def register_configs(register: Register) -> None:
     """Register named presets: `register(name, values: dict, summary=...)`, used as `--config NAME`."""
 

@@ -65,6 +65,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "check_metric"),
     Kind("sampler", "register_samplers", "samplers", "--sampler", "gantoolkit.components:Sampler", (), None,
          "check_sampler"),
+    Kind("logger", "register_loggers", "loggers", "--logger", "gantoolkit.loggers:Logger", (), None,
+         "check_logger"),
     Kind("config", "register_configs", "configs", "--config", None, ("preset", "presets"), None, "check_config"),
     Kind("command", "register_commands", "commands", None, None, (), None, "check_command"),
 )}

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.configs",
     "gantoolkit.builtin.controllers",
     "gantoolkit.builtin.metrics",
+    "gantoolkit.builtin.loggers",
     "gantoolkit.builtin.samplers",
     "gantoolkit.builtin.packing",
     "gantoolkit.builtin.demo",

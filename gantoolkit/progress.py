@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gantoolkit.loggers import Loggers
+
 #: the live progress bar is redrawn when a step ends, at most this often (rich's own timer, 10 redraws a second
 #: whatever happens, costs about 1.5% of a CPU core, and more per step when steps are slow)
 MIN_REDRAW_S = 0.5
@@ -38,7 +40,8 @@ def format_duration(seconds: float) -> str:
 
 
 class Monitor:
-    """Progress display plus the metrics log. `advance` is called every step and does no I/O."""
+    """Progress display plus the metrics log, and the loggers (`--logger`), which get every record the log gets.
+    `advance` is called every step and does no I/O."""
 
     def __init__(self, metrics_path: Path, total: int, start: int, console: Console | None = None) -> None:
         self.metrics_path = metrics_path
@@ -56,6 +59,8 @@ class Monitor:
         self._planned = False
         self._values = ""
         self._next_line = self.t0 + PLAIN_FIRST_S
+        #: the session's loggers (`training` sets them on rank 0's monitor and starts them); closed on exit
+        self.loggers = Loggers({}, warn=lambda line: self.console.print(line, highlight=False, markup=False))
 
     def __enter__(self) -> Monitor:
         if self.live:
@@ -76,6 +81,7 @@ class Monitor:
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
+        self.loggers.close()
 
     def advance(self, step: int) -> None:
         """After each step: a clock read, and a redraw or a plain line only when one is due."""
@@ -123,11 +129,22 @@ class Monitor:
         record = {"step": step, **values, "it_per_s": round(rate, 3), "elapsed_s": round(now - self.t0, 3)}
         with open(self.metrics_path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
-        self._values = format_values(values)
+        self.loggers.scalars(step, record)
+        self._values = format_values({k: v for k, v in values.items() if not k.startswith("lr_")})
         if self.progress is not None:
             self.progress.update(self.task, values=self._values, rate=f"{rate:.1f} it/s", refresh=True)
         elif step >= self.total:  # the last line, with the last losses
             self._plain_line(step, now)
+
+    def event(self, record: dict[str, Any]) -> None:
+        """A line that is not a step's numbers (a rollback) in metrics.jsonl, and to the loggers."""
+        with open(self.metrics_path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        self.loggers.event(int(record.get("step", 0)), record)
+
+    def image(self, step: int, name: str, png: bytes) -> None:
+        """A sample grid was written (RUN/samples/NAME): to the loggers."""
+        self.loggers.image(step, name, png)
 
     def note(self, message: str) -> None:
         self.console.print(message, highlight=False)

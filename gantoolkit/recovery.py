@@ -19,7 +19,6 @@ inside the training step. Then:
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
 import statistics
@@ -151,8 +150,7 @@ class Rollback:
                   "lr_g": lr_g, "lr_d": lr_d}
         if trainer.procs.is_main:  # in a run of several processes only the first writes files
             runs.truncate_metrics(trainer.run_dir, self.good.step)
-            with open(trainer.run_dir / runs.METRICS, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            monitor.event(record)  # metrics.jsonl and the loggers
         monitor.last_step = self.good.step  # the speed of the next log line is measured from here
         monitor.advance(self.good.step)
         monitor.note(

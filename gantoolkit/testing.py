@@ -66,6 +66,7 @@ __all__ = [
     "check_config",
     "check_controller",
     "check_dataset",
+    "check_logger",
     "check_loss",
     "check_metric",
     "check_plugin",
@@ -146,6 +147,8 @@ RULES: dict[str, str] = {
     "sampler-class": "a sampler that accepts --class draws that class only",
     "sampler-deterministic": "a sampler set up the same way gives the same samples for the same seed",
     "sampler-describe": "Sampler.describe() returns one line",
+    "logger-session": "a logger takes a session's records (start, scalars, a sample grid, a rollback, close) and a "
+                      "resumed session's without raising, and writes only inside the run directory",
     "config-valid": "a preset is a table of settings that RunConfig accepts",
     "config-components": "the component names in a preset are registered",
     "command": "a command is a typer.Typer or a function, not a core name, and answers --help",
@@ -1346,6 +1349,38 @@ def check_config(config: str, *, registry: Registry | None = None) -> None:
                 registry.get(kind.name, choice.name)
             except GanToolkitError as e:
                 chk.fail("config-components", str(e))
+
+
+def check_logger(
+    logger: str | Callable[..., Any],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+) -> None:
+    """A logger must take a whole session's records (start, scalars, a sample grid, a rollback, close) and a resumed
+    session's, without raising, writing only inside the run directory."""
+    from gantoolkit.imageio import png_bytes
+
+    name, registry = _resolve("logger", logger, name, registry)
+    chk = _Check("logger", name)
+    config = {**RunConfig().to_json(), "components": {}}
+    png = png_bytes(torch.zeros(3, 8, 8, dtype=torch.uint8))
+    with tempfile.TemporaryDirectory(prefix="gantool-conformance-logger-") as tmp:
+        run = Path(tmp) / "run"
+        run.mkdir()
+        for start in (0, 10):  # a new run, then the same run resumed at step 10
+            obj = _create(chk, registry, "logger", name, options)
+            with chk.step("logger-session", f"a session from step {start}"):
+                obj.start(run, config, start)
+                for step in range(start + 5, start + 25, 5):
+                    obj.scalars(step, {"loss_d": 1.0, "loss_g": 0.5, "penalty": 0.0, "lr_g": 1e-4, "lr_d": 1e-4,
+                                       "it_per_s": 10.0})
+                obj.image(start + 20, f"step-{start + 20:08d}.png", png)
+                obj.event(start + 20, {"step": start + 20, "event": "rollback", "bad_step": start + 22})
+                obj.close()
+        outside = sorted(p.name for p in Path(tmp).iterdir() if p.name != "run")
+        chk.require(not outside, "logger-session", lambda: f"it wrote outside the run directory: {outside}")
 
 
 def check_command(command: str, *, registry: Registry | None = None) -> None:

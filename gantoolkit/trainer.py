@@ -81,6 +81,8 @@ class Trainer:
         self.fixed = self._fixed_inputs()
         self._sums: torch.Tensor | None = None
         self._count = 0
+        self._penalty = torch.zeros((), device=device)
+        self.monitor: Monitor | None = None  # during fit: where sample grids are announced to the loggers
         self._first_bad = torch.full((), -1, dtype=torch.long, device=device)
         self._step_counter = torch.zeros((), dtype=torch.long, device=device)
         self._stop_signal: str | None = None
@@ -118,11 +120,12 @@ class Trainer:
         graph kept (`--g-batch reuse`, as pytorch/examples' DCGAN does: one generator pass fewer)."""
         reuse = self.cfg.g_batch == "reuse"
         self.D.requires_grad_(True)
+        self._penalty.zero_()
         for k in range(self.n_critic):
             loss_d, fake = self.critic_step(k, keep_graph=reuse and k == self.n_critic - 1)
         self.D.requires_grad_(False)
         loss_g = self.generator_step(*(fake if reuse else self.fresh_fakes(len(fake[0]))))
-        return self._losses(loss_d, loss_g)
+        return {**self._losses(loss_d, loss_g), "penalty": self._penalty / self.n_critic}
 
     def fresh_fakes(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """n new samples (classes drawn uniformly) with the generator's graph, for the generator step."""
@@ -150,6 +153,7 @@ class Trainer:
                                                   self.update_d.scaler))  # fp16: its loss scale
         if penalty is not None:
             loss_d = loss_d + penalty
+            self._penalty += penalty.detach().float()  # the log's mean penalty (on the device: no sync)
         self.update_d(loss_d)  # backward, average over processes, step (loss-scaled under fp16)
         loss.after_discriminator_step(D)
         return loss_d, (fake_g, y_fake, codes)
@@ -173,6 +177,10 @@ class Trainer:
         for optimizer in (self.opt_g, self.opt_d):
             for group in optimizer.param_groups:
                 group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+
+    def rates(self) -> dict[str, float]:
+        """The learning rates now (host floats: no sync), for the log."""
+        return {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
 
     def set_base_rates(self, lr_g: float | None, lr_d: float | None) -> None:
         """New base learning rates (`--lr` on resume); None keeps a network's rate. Saved in later checkpoints, and
@@ -207,6 +215,7 @@ class Trainer:
     def fit(self, total_steps: int, monitor: Monitor) -> Path:
         """Train until `total_steps`, logging, sampling and checkpointing on schedule; returns the last checkpoint.
         A NaN stops the run, or with `--on-nan rollback` sends it back to its last good state (see `recovery`)."""
+        self.monitor = monitor
         with monitor, self._stop_on_signals():
             if self.rollback is not None:
                 self.rollback.remember(self, *self.state())
@@ -231,7 +240,7 @@ class Trainer:
             monitor.advance(self.step)
             tracked = self.tracker is not None and self.step % cfg.track_every == 0
             if self.step % cfg.log_every == 0 or self.step == total_steps or tracked:
-                monitor.log(self.step, {**self._flush_log(), **(self.measure() if tracked else {})})
+                monitor.log(self.step, {**self._flush_log(), **self.rates(), **(self.measure() if tracked else {})})
             if self.step % cfg.sample_every == 0:
                 self.save_samples()
             if self.step % cfg.checkpoint_every == 0:
@@ -383,7 +392,10 @@ class Trainer:
         k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else None
         picture = self.picture(*self.fixed, cols=k or None)
         if picture is not None:
-            atomic_write(runs.sample_path(self.run_dir, self.step), png_bytes(picture))
+            path, payload = runs.sample_path(self.run_dir, self.step), png_bytes(picture)
+            atomic_write(path, payload)
+            if self.monitor is not None:
+                self.monitor.image(self.step, path.name, payload)
 
     def save_final_grid(self) -> None:
         """RUN/samples/final.png at the end of a run: ten samples a row, one row per class for a conditional model

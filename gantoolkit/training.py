@@ -18,13 +18,15 @@ from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.datasets import load_dataset
 from gantoolkit.device import resolve_device, set_threads
 from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
+from gantoolkit.loggers import Loggers
 from gantoolkit.models import build_models
+from gantoolkit.progress import Monitor
 from gantoolkit.registry import get_registry
 from gantoolkit.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
 RESUMABLE = {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-             "data_root", "download", "on_nan", "compile", "lr", "lr_g", "lr_d"}
+             "data_root", "download", "on_nan", "compile", "lr", "lr_g", "lr_d", "loggers"}
 #: the learning-rate flags: on resume they replace the rates the checkpoint's optimizers had (saved from then on)
 RATES = ("lr", "lr_g", "lr_d")
 
@@ -35,7 +37,7 @@ def default_run_name(config: RunConfig) -> str:
 
 
 def _announce(console: Console, run_dir: Path, trainer: Trainer, start: int, total: int,
-              notes: list[str] | None = None) -> None:
+              notes: list[str] | None = None, loggers: Loggers | None = None) -> None:
     info = describe(trainer)
     cfg = trainer.cfg
     for note in notes or []:
@@ -48,6 +50,22 @@ def _announce(console: Console, run_dir: Path, trainer: Trainer, start: int, tot
         f"  run directory: {run_dir}",
         highlight=False,
     )
+    run = shlex.quote(str(run_dir))
+    watch = [*(loggers.commands(run_dir) if loggers else []), f"gantool plot {run} --out curves.png"]
+    console.print("  watch: " + "   ".join(watch), highlight=False, markup=False)
+
+
+def _loggers(processes: distributed.Processes, config: RunConfig) -> Loggers:
+    """The `--logger`s of rank 0, built before the run is written (a missing package is refused first)."""
+    return Loggers.create(config.loggers if processes.is_main else ())
+
+
+def _attach(monitor: Monitor, loggers: Loggers, run_dir: Path, trainer: Trainer, step: int) -> Monitor:
+    """Start the loggers on the run's configuration and hand them the records the monitor writes."""
+    loggers.warn = monitor.loggers.warn  # their failures are printed where the progress is
+    loggers.start(run_dir, {**trainer.cfg.to_json(), "components": trainer.models.provenance}, step)
+    monitor.loggers = loggers
+    return monitor
 
 
 def train(config: RunConfig, out: Path | None = None, console: Console | None = None,
@@ -66,12 +84,13 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
     run_dir = processes.run_on_main(lambda: runs.choose_run_dir(out, default_run_name(config)))
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
+    loggers = _loggers(processes, config)
     processes.run_on_main(lambda: runs.make_run_dir(run_dir))
-    _announce(console, run_dir, trainer, 0, config.steps, [*(notes or []), *_batch_note(trainer)])
+    _announce(console, run_dir, trainer, 0, config.steps, [*(notes or []), *_batch_note(trainer)], loggers)
     started = time.perf_counter()
     with _lock_on_main(processes, run_dir), processes.errors_from_main():
-        last = trainer.fit(config.steps, distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, 0,
-                                                                 console))
+        monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, 0, console)
+        last = trainer.fit(config.steps, _attach(monitor, loggers, run_dir, trainer, 0))
     _finish(console, run_dir, trainer, last, time.perf_counter() - started)
     return run_dir
 
@@ -130,12 +149,14 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         g = "lr" in overrides or "lr_g" in overrides
         d = "lr" in overrides or "lr_d" in overrides
         trainer.set_base_rates(trainer.plan.lr_g if g else None, trainer.plan.lr_d if d else None)
+    loggers = _loggers(processes, config)
     with _lock_on_main(processes, run_dir):  # before anything in the run is changed
         if processes.is_main:
             runs.truncate_metrics(run_dir, ckpt.step)
             runs.remove_temporaries(run_dir)
-        _announce(console, run_dir, trainer, ckpt.step, config.steps)
+        _announce(console, run_dir, trainer, ckpt.step, config.steps, loggers=loggers)
         monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, ckpt.step, console)
+        _attach(monitor, loggers, run_dir, trainer, ckpt.step)
         started = time.perf_counter()
         with processes.errors_from_main():
             last = trainer.fit(config.steps, monitor)
@@ -156,7 +177,7 @@ def _finish(console: Console, run_dir: Path, trainer: Trainer, last: Path, secon
 
 
 def next_commands(run_dir: Path, trainer: Trainer) -> list[str]:
-    """`gantool sample`, `evaluate` and `demo` for this run, ready to paste."""
+    """`gantool sample`, `evaluate`, `demo` and `report` for this run, ready to paste."""
     run = shlex.quote(str(run_dir))
     info = trainer.info
     if trainer.models.conditioning.requires_labels and info.num_classes:
@@ -167,7 +188,9 @@ def next_commands(run_dir: Path, trainer: Trainer) -> list[str]:
         out = "samples.png" if info.is_image or info.shape[0] == 2 else "samples.npz"
         sample = f"gantool sample {run} --n 64 --out {out}"
     report = shlex.quote(str(run_dir / "evaluation.json"))
-    return [sample, f"gantool evaluate {run} --out {report}", f"gantool demo {run}"]
+    page = shlex.quote(str(run_dir / "report.html"))
+    return [sample, f"gantool evaluate {run} --out {report}", f"gantool demo {run}",
+            f"gantool report {run} --out {page}"]
 
 
 def _file_stem(name: str) -> str:

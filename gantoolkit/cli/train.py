@@ -93,6 +93,7 @@ def register(app: typer.Typer) -> None:
         track: Annotated[Optional[str], typer.Option(metavar="METRICS", help="Metrics to log while training, e.g. modes,hq,rkl (toy data) or classes,class_kl.", rich_help_panel=OUTPUT)] = None,
         track_every: Annotated[Optional[int], typer.Option(help="Compute the --track metrics every N steps (default 500).", rich_help_panel=OUTPUT)] = None,
         track_n: Annotated[Optional[int], typer.Option(help="Samples per --track measurement (default 2500).", rich_help_panel=OUTPUT)] = None,
+        logger: Annotated[Optional[str], typer.Option(metavar="NAME[,NAME]", help="Also log to these loggers, e.g. tensorboard (RUN/tb/; gantool list loggers). metrics.jsonl is always written.", autocompletion=complete("logger"), rich_help_panel=OUTPUT)] = None,
         nproc_per_node: Annotated[Optional[int], typer.Option(help="Train on N processes on this node (one per GPU, or CPU processes with gloo), launched by torch.distributed.run; --batch-size is split among them.", rich_help_panel=PROCESSES)] = None,
         nnodes: Annotated[Optional[str], typer.Option(help="Number of nodes (or MIN:MAX), for torchrun's rendezvous.", rich_help_panel=PROCESSES)] = None,
         node_rank: Annotated[Optional[int], typer.Option(help="This node's rank (static rendezvous only).", rich_help_panel=PROCESSES)] = None,
@@ -109,7 +110,7 @@ def register(app: typer.Typer) -> None:
             "device": device, "threads": threads, "amp": amp, "on_nan": on_nan, "g_batch": g_batch, "optimizer": optimizer, "lr": lr, "lr_g": lr_g, "lr_d": lr_d,
             "betas": betas, "ema": ema, "lr_decay": lr_decay, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
             "log_every": log_every, "keep_checkpoints": keep_checkpoints, "track": track, "track_every": track_every,
-            "track_n": track_n, "compile": compile,
+            "track_n": track_n, "compile": compile, "loggers": logger,
         }
         given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
         if controller:
