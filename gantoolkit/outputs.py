@@ -8,7 +8,8 @@ for the run's newest checkpoint). A folder of PNGs is written only into a new or
 nothing but the PNGs an earlier `gantool sample` put there (those are replaced).
 
 What gantool wrote is recognised from a file's first bytes, never by decoding or unpickling it: a PNG's `Software`
-text chunk, a GIF's comment, an `.npz` archive's comment, an evaluation report's `meta.format`, and the `format`
+text chunk, a GIF's comment, an `.npz` archive's comment, an evaluation report's `meta.format`, a run report page's
+`<meta name="generator">`, and the `format`
 (and `kind`) in a safetensors header's metadata. No torch here: outputs are checked before anything heavy runs.
 """
 
@@ -36,18 +37,22 @@ _MARK = b"gantoolkit"
 #: `meta.format` of an evaluation report
 REPORT_FORMAT = "gantoolkit-report"
 
-PNG, GIF, NPZ, REPORT = "png", "gif", "npz", "report"
+PNG, GIF, NPZ, REPORT, HTML = "png", "gif", "npz", "report", "html"
+#: what marks a run report page (`gantool report`): this, in the page's first bytes
+HTML_MARK = b'<meta name="generator" content="gantoolkit'
+_HTML_HEAD = 512
 TRAINING, GENERATOR = "gantoolkit/training", "gantoolkit/generator"  # checkpoints: format "gantoolkit" + kind
 CLASSIFIER, DIRECTIONS = "gantoolkit-classifier", "gantoolkit-directions"  # their safetensors `format`
 PNG_FOLDER = "png-folder"
 
 _WHAT = {
     PNG: "a PNG gantool wrote", GIF: "a GIF gantool wrote", NPZ: "an .npz gantool wrote",
-    REPORT: "an evaluation report gantool wrote", TRAINING: "a gantoolkit training checkpoint",
+    REPORT: "an evaluation report gantool wrote", HTML: "a run report gantool wrote",
+    TRAINING: "a gantoolkit training checkpoint",
     GENERATOR: "a gantoolkit generator-only checkpoint", CLASSIFIER: "a gantoolkit classifier",
     DIRECTIONS: "a gantoolkit directions file",
 }
-_SUFFIX_KINDS = {".png": PNG, ".gif": GIF, ".npz": NPZ, ".json": REPORT}
+_SUFFIX_KINDS = {".png": PNG, ".gif": GIF, ".npz": NPZ, ".json": REPORT, ".html": HTML}
 _STEP_FILE = re.compile(r"^step-\d+\.safetensors$")
 #: the names `gantool sample --out FOLDER/` gives its PNGs (index, then the class name made safe)
 SAMPLE_NAME = re.compile(r"^\d{6,}(-[\w-]{0,40})?\.png$")
@@ -185,6 +190,8 @@ def _sniff(fh: BinaryIO, size: int) -> tuple[str | None, str]:
         return (PNG, _WHAT[PNG]) if _png_marked(fh) else (None, "a PNG gantool did not write")
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return (GIF, _WHAT[GIF]) if _gif_marked(fh) else (None, "a GIF gantool did not write")
+    if head.lower().startswith(b"<!doctype html"):
+        return (HTML, _WHAT[HTML]) if HTML_MARK in fh.read(_HTML_HEAD) else (None, "an HTML file gantool did not write")
     if head.startswith(b"PK"):
         return (NPZ, _WHAT[NPZ]) if _zip_comment(fh, size).startswith(_MARK) else (None, "a zip file (an .npz or a "
                                                                                    "PyTorch file) gantool did not "

@@ -131,11 +131,14 @@ def test_a_run_ends_with_a_final_grid_and_commands_that_work(cli, tmp_path):
     assert f"samples: {final_sample_path(tmp_path / 'run').relative_to(tmp_path)}" in result.stderr
     hints = result.stderr.split("next:\n", 1)[1].splitlines()
     commands = [shlex.split(line.strip()) for line in hints if line.strip().startswith("gantool ")]
-    assert [c[1] for c in commands] == ["sample", "evaluate", "demo"]
+    assert [c[1] for c in commands] == ["sample", "evaluate", "demo", "report"]
     assert all(c[2] == "run" for c in commands)
     sample = cli(*commands[0][1:])
     assert sample.exit_code == 0, sample.output
     assert Image.open(tmp_path / commands[0][-1]).size[0] > 8
+    report = cli(*commands[3][1:])
+    assert report.exit_code == 0, report.output
+    assert (tmp_path / commands[3][-1]).read_bytes().startswith(b"<!DOCTYPE html>")
 
 
 def test_an_unconditional_run_gets_a_ten_by_ten_grid(cli, tmp_path):

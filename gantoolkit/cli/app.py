@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from gantoolkit.errors import GanToolkitError
 
 #: names plugins may not take
-CORE_COMMANDS = {"train", "sample", "info", "export", "list", "plugins"}
+CORE_COMMANDS = {"train", "sample", "info", "export", "list", "plugins", "plot", "report"}
 
 EPILOG = (
     "Examples:\n\n"
@@ -103,7 +103,7 @@ class GantoolGroup(TyperGroup):
 
 def build_app() -> typer.Typer:
     """A fresh `gantool` app: the core commands, then the commands plugins register."""
-    from gantoolkit.cli import inspect, listing, sample, train
+    from gantoolkit.cli import inspect, listing, look, sample, train
 
     app = typer.Typer(
         name="gantool",
@@ -129,6 +129,7 @@ def build_app() -> typer.Typer:
     train.register(app)
     sample.register(app)
     inspect.register(app)
+    look.register(app)
     listing.register(app)
     add_plugin_commands(app)
     return app
