@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from gantoolkit.controllers.directions import Directions
     from gantoolkit.data import DataInfo
     from gantoolkit.sampling import LoadedGenerator
 
@@ -250,3 +251,16 @@ class Sampler(ABC):
 
     def __call__(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.sample(n, seed)
+
+
+class DirectionFinder(ABC):
+    """Named directions for a trained generator (`gantool directions --method NAME`, the demo's controls).
+
+    `find(model)` returns `gantoolkit.controllers.directions.Directions`: K unit vectors in the generator's z-space
+    (`space="z"`, K x latent size, moved by adding alpha * d) or in its controllers' codes (`space="codes"`, K x code
+    size), one distinct name per row, most important first, and `source=generator_identity(model)`.
+    """
+
+    @abstractmethod
+    def find(self, model: LoadedGenerator) -> Directions:
+        """Directions for `model`; raise `ConfigError` (with a fix) for a generator this method cannot read."""

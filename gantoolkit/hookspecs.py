@@ -41,7 +41,14 @@ def register_conditionings(register: Register) -> None:
 
 @hookspec
 def register_controllers(register: Register) -> None:
-    """Register controllers: training regularizers (`--controller NAME`) and latent-space editors."""
+    """Register `gantoolkit.components.TrainingController` factories: regularizers applied while training
+    (`--controller NAME`)."""
+
+
+@hookspec
+def register_direction_finders(register: Register) -> None:
+    """Register `gantoolkit.components.DirectionFinder` factories (`gantool directions --method NAME`). A controller
+    that also finds directions (InfoGAN: its own codes) registers under both hooks."""
 
 
 @hookspec

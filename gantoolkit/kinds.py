@@ -63,6 +63,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "check_dataset"),
     Kind("metric", "register_metrics", "metrics", "--metrics", "gantoolkit.evaluation:Metric", (), None,
          "check_metric"),
+    Kind("finder", "register_direction_finders", "finders", "--method", "gantoolkit.components:DirectionFinder",
+         ("direction-finder", "direction-finders", "directions"), None, "check_direction_finder"),
     Kind("sampler", "register_samplers", "samplers", "--sampler", "gantoolkit.components:Sampler", (), None,
          "check_sampler"),
     Kind("logger", "register_loggers", "loggers", "--logger", "gantoolkit.loggers:Logger", (), None,

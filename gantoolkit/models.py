@@ -129,11 +129,7 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry) -> GanMo
         if choice.name in controllers:
             raise ConfigError(f"controller {choice.name!r} is given twice")
         controller = create("controller", f"controller:{choice.name}", choice)
-        if not isinstance(controller, TrainingController):
-            raise ConfigError(
-                f"controller {choice.name!r} edits trained generators; it cannot be used while training",
-                "see `gantool list controllers`",
-            )
+        _expect(controller, TrainingController, "controller", choice.name)
         controller.setup(data, config.latent_dim)
         controllers[choice.name] = controller
     arch.check(data)

@@ -190,8 +190,14 @@ class Registry:
                 f"{kind} {name!r} needs an argument", f"use {_usage(kind, f'{name}:{specs[base].argument}')}"
             )
         choices = [s.name + (f":{s.argument}" if s.argument else "") for s in specs.values()]
-        hint = did_you_mean(name, choices) + self._unloaded()
+        hint = self._elsewhere(kind, base) or did_you_mean(name, choices) + self._unloaded()
         raise UnknownComponentError(f"unknown {kind} {name!r}", hint)
+
+    def _elsewhere(self, kind: str, name: str) -> str:
+        """A hint naming the other kinds that register `name` ("'sefa' is a finder: --method sefa"), or ""."""
+        others = [KINDS[k] for k, specs in self.specs.items() if k != kind and name in specs and KINDS[k].flag]
+        uses = ", ".join(f"a {other.name}: {other.flag} {name}" for other in others)
+        return f"{name!r} is {uses}" if uses else ""
 
     def _unloaded(self) -> str:
         """A hint naming plugins that failed or were skipped (they may be where a missing name lives)."""

@@ -66,6 +66,7 @@ __all__ = [
     "check_config",
     "check_controller",
     "check_dataset",
+    "check_direction_finder",
     "check_logger",
     "check_loss",
     "check_metric",
@@ -140,6 +141,11 @@ RULES: dict[str, str] = {
     "metric-why-not": "Metric.why_not returns None or a one-line reason",
     "metric-values": "Metric.compute returns {declared key: number or None} (NaN and inf read as undefined)",
     "metric-deterministic": "the same samples give the same values",
+    "finder-directions": "DirectionFinder.find returns Directions that fit the generator (K x latent or code size, "
+                         "one distinct name per row), unit rows, with the generator's identity as their source",
+    "finder-deterministic": "finding twice gives the same directions",
+    "finder-file": "the directions survive a directions file (save_directions, load_directions)",
+    "finder-usable": "moving along each direction (gantool sample --direction) changes the samples",
     "sampler-setup": "Sampler.setup binds to a trained generator (a class it cannot honour is refused with "
                      "ConfigError)",
     "sampler-samples": "Sampler.sample(n, seed) returns n finite float32 CPU samples of the data's shape (images in "
@@ -1011,10 +1017,7 @@ def check_controller(
     name, registry = _resolve("controller", controller, name, registry)
     chk = _Check("controller", name)
     spec, _ = registry.get("controller", name)
-    obj = _build_component(chk, spec, options)
-    if not isinstance(obj, TrainingController):
-        raise ComponentUnavailable(f"controller {name!r} is a {type(obj).__name__}, an editor of trained generators; "
-                                   "the kit checks training controllers only")
+    _create(chk, registry, "controller", name, options)  # a TrainingController (direction finders have their hook)
     supported = []
     for shape in (IMAGE_SHAPE, VECTOR_SHAPE):
         info = tiny_info(shape)
@@ -1284,14 +1287,15 @@ def check_sampler(
 
 
 def _trained_checkpoint(chk: _Check, registry: Registry, data: str, options: dict[str, Any], image_size: int | None,
-                        cond: str, directory: Path) -> Path:
-    """A training checkpoint (critic included) of built-in partners trained two steps on a registered dataset."""
+                        cond: str, directory: Path, controllers: Sequence[str] = ()) -> Path:
+    """A training checkpoint (critic included) of built-in partners, and `controllers`, trained two steps on a
+    registered dataset."""
     from gantoolkit.models import build_models
     from gantoolkit.runs import create_run_dir
     from gantoolkit.trainer import Trainer
 
     dataset = _load_registered(chk, registry, data, options, image_size)
-    config = _config(_partner_arch(dataset.info), "bce", cond, {})
+    config = _config(_partner_arch(dataset.info), "bce", cond, {}, controllers=controllers)
     config.data, config.image_size = Choice(data, dict(options)), image_size
     with use_registry(registry), torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -1302,6 +1306,67 @@ def _trained_checkpoint(chk: _Check, registry: Registry, data: str, options: dic
                 trainer.train_step()
                 trainer.step += 1
             return Path(trainer.save_checkpoint())
+
+
+@_quiet
+def check_direction_finder(
+    finder: str | Callable[..., Any],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+) -> None:
+    """Find directions on generators trained two steps with built-in partners (conditional 8x8 digits, toy:ring
+    vectors), trained with the finder as their controller too when it is one (InfoGAN finds its own codes), then
+    keep them in a file and move samples along each of them as `gantool sample --direction` does. A `ConfigError`
+    from `find` means the finder cannot read that generator; refusing both makes it unavailable here."""
+    from gantoolkit.controllers.directions import direction_strip, find_directions, load_directions, save_directions
+    from gantoolkit.sampling import load_generator
+
+    name, registry = _resolve("finder", finder, name, registry)
+    chk = _Check("direction finder", name)
+    _create(chk, registry, "finder", name, options)
+    controllers = (name,) if name in registry.specs["controller"] else ()
+    read = []
+    with tempfile.TemporaryDirectory(prefix="gantool-conformance-finder-") as tmp:
+        for data, data_options, size, cond in (("digits", {}, 8, "onehot"), ("toy:ring", {"n": 512}, None, "none")):
+            folder = Path(tmp) / cond
+            path = _trained_checkpoint(chk, registry, data, data_options, size, cond, folder, controllers)
+            where = f"on a generator of {data}" + (f" trained with --controller {name}" if controllers else "")
+            with use_registry(registry):
+                model = load_generator(path)
+                runs = []
+                for _ in range(2):
+                    obj = _create(chk, registry, "finder", name, options)
+                    try:
+                        runs.append(find_directions(obj, model, name))
+                    except ConfigError:
+                        break  # this method cannot read this generator (it said how)
+                    except GanToolkitError as e:
+                        chk.fail("finder-directions", f"{where}: {e}")
+                    except Exception as e:
+                        chk.fail("finder-directions", f"find() {where} raised {type(e).__name__}: {_first_line(e)}")
+                if not runs:
+                    continue
+                read.append(data)
+                first, second = runs
+                chk.require(first.all_names == second.all_names and torch.equal(first.vectors, second.vectors),
+                            "finder-deterministic", f"find() {where} gave different directions the second time")
+                file = folder / "directions.safetensors"
+                with chk.step("finder-file", f"saving and loading the directions {where}"):
+                    save_directions(file, first)
+                    again = load_directions(file, model)
+                chk.require(again.all_names == first.all_names and torch.equal(again.vectors, first.vectors.float()),
+                            "finder-file", f"the directions {where} changed in their file")
+                for direction in first.all_names:
+                    with chk.step("finder-usable", f"sample --direction {direction} {where}"):
+                        moved, _, cols = direction_strip(model, f"{file}:{direction}", [-2.0, 2.0], 2, seed=1)
+                    columns = moved.view(2, cols, -1)
+                    chk.require(cols >= 2 and not torch.equal(columns[:, 0], columns[:, -1]), "finder-usable",
+                                f"moving along {direction!r} {where} leaves the samples as they are")
+    if not read:
+        raise ComponentUnavailable(f"direction finder {name!r} refuses the kit's generators (digits, toy:ring) with "
+                                   "ConfigError; check it with options=..., or on your own checkpoint")
 
 
 def _check_drawn(chk: _Check, drawn: Any, model: Any, class_index: int | None, where: str) -> None:

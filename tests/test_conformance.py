@@ -14,7 +14,8 @@ from gantoolkit.builtin.archs.mlp import MLP
 from gantoolkit.builtin.conditionings.onehot import OneHot
 from gantoolkit.builtin.losses.bce import BCE
 from gantoolkit.builtin.losses.wasserstein import WGAN
-from gantoolkit.components import Conditioning, Loss, OptimizerSpec, Sampler, TrainingController
+from gantoolkit.components import Conditioning, DirectionFinder, Loss, OptimizerSpec, Sampler, TrainingController
+from gantoolkit.controllers.directions import Directions, generator_identity, unit_rows
 from gantoolkit.data import Dataset, DataSource
 from gantoolkit.errors import ConfigError
 from gantoolkit.registry import Registry
@@ -28,6 +29,7 @@ from gantoolkit.testing import (
     check_config,
     check_controller,
     check_dataset,
+    check_direction_finder,
     check_loss,
     check_metric,
     check_plugin,
@@ -324,12 +326,73 @@ def test_a_working_training_controller_passes():
     check_controller(CodeRegression, {"weight": "0.5"})
 
 
-def test_editors_are_skipped_not_failed():
-    class Editor:
-        pass
+def test_a_direction_finder_is_not_a_training_controller():
+    class Editor(DirectionFinder):
+        def find(self, model):
+            raise NotImplementedError
 
-    with pytest.raises(ComponentUnavailable, match="editor"):
-        check_controller(Editor)
+    assert "not a gantoolkit TrainingController" in str(fails("factory-type", check_controller, Editor))
+
+
+# -- direction finders ------------------------------------------------------------------------------------------
+
+
+class AxisFinder(DirectionFinder):
+    """The first two axes of z: a working finder to break."""
+
+    def vectors(self, model):
+        return torch.eye(model.latent_dim)[:2]
+
+    def find(self, model):
+        return Directions(self.vectors(model), ["axis0", "axis1"], "axes", generator_identity(model))
+
+
+class NotDirections(AxisFinder):
+    def find(self, model):
+        return [self.vectors(model)]
+
+
+class TooNarrow(AxisFinder):
+    def vectors(self, model):
+        return torch.eye(3)[:2]
+
+
+class NotUnit(AxisFinder):
+    def vectors(self, model):
+        return 2 * super().vectors(model)
+
+
+class Anonymous(AxisFinder):
+    def find(self, model):
+        return Directions(self.vectors(model), ["axis0", "axis1"], "axes", {})
+
+
+class Misnamed(AxisFinder):
+    def find(self, model):
+        return Directions(self.vectors(model), ["axis0"], "axes", generator_identity(model))
+
+
+class Random(AxisFinder):
+    def vectors(self, model):
+        return unit_rows(torch.randn(2, model.latent_dim))
+
+
+@pytest.mark.parametrize("finder, rule, words", [
+    (NotDirections, "finder-directions", "returned a list, not Directions"),
+    (TooNarrow, "finder-directions", "are 3-dimensional, but this generator's latent size is 8"),
+    (NotUnit, "finder-directions", "norm 2 to 2, not unit vectors"),
+    (Anonymous, "finder-directions", "set source=generator_identity(model)"),
+    (Misnamed, "finder-directions", "one name per row"),
+    (Random, "finder-deterministic", "gave different directions the second time"),
+])
+def test_broken_direction_finders_fail_with_what_is_wrong(finder, rule, words):
+    assert words in str(fails(rule, check_direction_finder, finder))
+
+
+def test_a_working_direction_finder_passes_and_one_that_needs_options_is_unavailable():
+    check_direction_finder(AxisFinder)
+    with pytest.raises(ComponentUnavailable, match="needs a classifier"):
+        check_direction_finder("classifier")
 
 
 # -- datasets ---------------------------------------------------------------------------------------------------

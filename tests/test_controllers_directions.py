@@ -54,7 +54,7 @@ def model(workdir):
 def find(name: str, model, **options):
     from gantoolkit.registry import get_registry
 
-    return get_registry().create("controller", name, options).find(model)
+    return get_registry().create("finder", name, options).find(model)
 
 
 def pixel_changes(model, directions, alpha: float = 3.0, n: int = 32) -> torch.Tensor:
@@ -188,19 +188,20 @@ def test_directions_and_sample_commands(cli, workdir):
         (["directions", gan, "--method", "sefa", "--classifier", "c.safetensors", "--out", "d.safetensors"],
          "no option 'classifier'"),
         (["directions", gan, "--method", "sefa", "--num", "99", "--out", "d.safetensors"], "at most 16"),
-        (["directions", gan, "--method", "warp", "--out", "d.safetensors"], "unknown controller"),
+        (["directions", gan, "--method", "warp", "--out", "d.safetensors"], "unknown finder 'warp'"),
     ):
         bad = cli(*args)
         assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output, (args, bad.output)
 
 
-def test_list_controllers_shows_both_roles(cli):
-    result = cli("list", "controllers", "--json")
+def test_finders_and_controllers_are_listed_under_their_own_kinds_and_infogan_under_both(cli):
     import json
 
-    rows = {r["name"]: r["summary"] for r in json.loads(result.output)}
-    assert set(rows) == {"infogan", "ss-infogan", "sefa", "pca", "classifier"}
-    assert rows["infogan"].startswith("training + directions") and rows["sefa"].startswith("directions")
+    controllers = {r["name"] for r in json.loads(cli("list", "controllers", "--json").output)}
+    finders = {r["name"] for r in json.loads(cli("list", "finders", "--json").output)}
+    assert controllers == {"infogan", "ss-infogan"}
+    assert finders == {"infogan", "ss-infogan", "sefa", "pca", "classifier"}
+    assert {r["name"] for r in json.loads(cli("list", "direction-finders", "--json").output)} == finders
 
 
 def test_a_header_length_that_looks_like_pickle_magic_is_still_read(model, tmp_path):

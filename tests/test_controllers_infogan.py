@@ -89,7 +89,7 @@ def test_controllers_refuse_bad_settings(cli):
               "--out", "b")
     assert bad.exit_code == 2 and "at least 2 categories" in bad.output
     editor = cli("train", *TINY, "--steps", "2", "--controller", "sefa", "--out", "c")
-    assert editor.exit_code == 2 and "cannot be used while training" in editor.output
+    assert editor.exit_code == 2 and "unknown controller 'sefa' ('sefa' is a finder: --method sefa)" in editor.output
 
 
 def test_two_code_controllers_read_their_own_columns():
@@ -119,7 +119,7 @@ def test_codes_of_two_controllers_keep_apart_in_directions(cli, tmp_path):
                  "--controller-opt", "infogan.categorical=3", "--controller-opt", "ss-infogan.continuous=1",
                  "--out", "both")
     assert result.exit_code == 0, result.output
-    found = get_registry().create("controller", "infogan").find(load_generator(tmp_path / "both"))
+    found = get_registry().create("finder", "infogan").find(load_generator(tmp_path / "both"))
     assert found.names == ["infogan.c0", "infogan.c1", "ss-infogan.c0"]
     assert [s["name"] for s in found.categorical] == ["infogan.cat0", "ss-infogan.cat0"]
     assert found.vectors.argmax(1).tolist() == [3, 4, 15]  # 3 + 2 columns, then 10 + 1

@@ -22,6 +22,7 @@ from gantoolkit.testing import (
     check_config,
     check_controller,
     check_dataset,
+    check_direction_finder,
     check_loss,
     check_plugin,
     check_registered,
@@ -67,7 +68,8 @@ def test_the_complete_loss_plugin_is_under_40_lines():
 
 
 #: the guide's other complete examples, each packaged by the tests as its own distribution
-EXAMPLES = ("my_arch", "my_r1", "my_cond", "my_controller", "my_data", "my_metric", "my_sampler", "my_command")
+EXAMPLES = ("my_arch", "my_r1", "my_cond", "my_controller", "my_finder", "my_data", "my_metric", "my_sampler",
+            "my_command")
 PYPROJECT = """[build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -164,6 +166,7 @@ def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
         ("examples/my_controller.py", check_controller, "code-regression", {"options": {"weight": "0.5"}}),
         ("examples/my_data.py", check_dataset, "spiral", {"argument": "2", "options": {"n": "512"}}),
         ("examples/my_sampler.py", check_sampler, "antithetic", {}),
+        ("examples/my_finder.py", check_direction_finder, "brighter", {"options": {"samples": "64"}}),
     ],
 )
 def test_each_example_passes_the_conformance_kit(path, check, name, kwargs):
@@ -220,3 +223,22 @@ def test_the_sampler_example_is_a_sampler_name_of_gantool_sample(cli):
     a, b = np.load("a.npz")["points"], np.load("b.npz")["points"]
     assert a.shape == (6, 2) and (a == b).all()
     assert json.loads(Path("r.json").read_text())["meta"]["sampler"] == "antithetic (latent pairs z and -z)"
+
+
+def test_a_direction_finder_written_from_the_guide_finds_a_direction_gantool_sample_moves_along(cli):
+    import numpy as np
+
+    from gantoolkit.registry import use_registry
+
+    with use_registry(plugin_registry(load_example("examples/my_finder.py"))):
+        assert "brighter" in cli("list", "finders").stdout
+        train = cli("train", "--arch", "dcgan", "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--image-size", "8",
+                    "--cond", "onehot", "--latent-dim", "8", "--batch-size", "16", "--steps", "2", "--out", "run")
+        assert train.exit_code == 0, train.output
+        found = cli("directions", "run", "--method", "brighter", "--opt", "samples=64", "--out", "d.safetensors")
+        assert found.exit_code == 0 and "1 brighter directions (brighter)" in found.output, found.output
+        moved = cli("sample", "run", "--direction", "d.safetensors:brighter", "--alphas", "-3,3", "--steps", "2",
+                    "--n", "8", "--out", "strip.npz")
+        assert moved.exit_code == 0, moved.output
+    images = np.load("strip.npz")["images"].reshape(8, 2, -1).astype(float)
+    assert (images[:, 1].mean(1) > images[:, 0].mean(1)).all()  # every sample is brighter at +3 than at -3

@@ -226,7 +226,7 @@ def test_the_table_of_kinds_matches_the_hooks_the_kit_and_the_registry():
             assert isinstance(base, type)
             for spec in registry.list(kind.name):
                 factory = spec.load()
-                assert not isinstance(factory, type) or issubclass(factory, base) or kind.name == "controller", spec
+                assert not isinstance(factory, type) or issubclass(factory, base), spec
     with pytest.raises(ConfigError, match="did you mean 'archs'"):
         kind_named("arcs")
 

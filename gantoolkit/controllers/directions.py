@@ -1,8 +1,9 @@
 """Named directions in a trained generator's input space, the contract of the controllers that find them, and the
 files that keep them.
 
-A direction finder is the editing role of a controller (the training role is `components.TrainingController`):
-registered under `register_controllers`, it is built from its options and `find(model)` returns `Directions`.
+A direction finder (`components.DirectionFinder`, re-exported here) is registered under
+`register_direction_finders`; it is built from its options and `find(model)` returns `Directions`, which
+`find_directions` checks against the generator.
 Directions live in z-space (`space="z"`, moved by adding α·d: SeFa, PCA, classifier gradients) or in the space of
 the controllers' codes (`space="codes"`, set so that ⟨c, d⟩ = α: InfoGAN's continuous codes). Categorical codes
 have no direction; they are listed by name and shown one column per category.
@@ -15,15 +16,15 @@ step), so directions are never applied to a generator they were not found for.
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gantoolkit.components import DirectionFinder
 from gantoolkit.controllers.latent import MAX_FRAMES, check_frames
-from gantoolkit.errors import CheckpointError, ConfigError, did_you_mean
+from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, PluginError, did_you_mean
 from gantoolkit.outputs import Output
 from gantoolkit.sampling import LoadedGenerator
 
@@ -127,12 +128,49 @@ class Directions:
             )
 
 
-class DirectionFinder(ABC):
-    """The editing role of a controller: named directions for a trained generator."""
+__all__ = ["DirectionFinder", "Directions", "create_finder", "find_directions", "generator_identity", "unit_rows"]
 
-    @abstractmethod
-    def find(self, model: LoadedGenerator) -> Directions:
-        """Directions for `model` (unit vectors, most important first)."""
+_CONTRACT = "its plugin breaks the direction-finder contract (see the plugin guide, Direction finders)"
+
+
+def create_finder(method: str, options: dict[str, Any] | None = None) -> DirectionFinder:
+    """The direction finder registered as `method` (`gantool list finders`), built from its options."""
+    from gantoolkit.registry import get_registry
+
+    spec, _ = get_registry().get("finder", method)
+    finder = spec.create(options)
+    if not isinstance(finder, DirectionFinder):
+        raise PluginError(f"direction finder {method!r} built a {type(finder).__name__}, not a gantoolkit "
+                          "DirectionFinder (a subclass of gantoolkit.components.DirectionFinder with find(model))",
+                          _CONTRACT)
+    return finder
+
+
+def find_directions(finder: DirectionFinder, model: LoadedGenerator, method: str) -> Directions:
+    """`finder.find(model)`, checked: unit directions that fit this generator and name it as their source, or one
+    line saying what is wrong with them."""
+    try:
+        found = finder.find(model)
+    except GanToolkitError:
+        raise
+    except (ValueError, TypeError) as e:  # most often Directions(...) refusing what the finder built
+        raise PluginError(f"direction finder {method!r} failed to make directions: {e}", _CONTRACT) from e
+    if not isinstance(found, Directions):
+        raise PluginError(f"direction finder {method!r} returned a {type(found).__name__}, not Directions", _CONTRACT)
+    try:
+        found.check_shape(model, f"the directions of finder {method!r}")
+    except CheckpointError as e:
+        raise PluginError(e.message, f"{'z' if found.space == 'z' else 'code'}-space directions are K x "
+                          f"{'model.latent_dim' if found.space == 'z' else 'model.generator.code_dim'}; "
+                          + _CONTRACT) from None
+    norms = found.vectors.norm(dim=1)
+    if len(norms) and not bool(((norms - 1).abs() < 1e-3).all()):
+        raise PluginError(f"direction finder {method!r} returned directions of norm {norms.min():.4g} to "
+                          f"{norms.max():.4g}, not unit vectors", "divide each row by its norm (unit_rows)")
+    if found.source.get("sha256") != generator_identity(model)["sha256"]:
+        raise PluginError(f"direction finder {method!r} returned directions whose source is not this generator, so "
+                          "no command would apply them", "set source=generator_identity(model)")
+    return found
 
 
 #: the most directions one file may name

@@ -4,7 +4,8 @@ A control comes from a set of `Directions` (a directions file, the generator's o
 run when the demo starts):
 
 - `z`         a unit direction in z-space; the value α adds α·d to every latent (0 leaves the sample as it is)
-- `code`      a continuous code; the value α sets it (⟨c, d⟩ = α) for every sample, as InfoGAN's codes are read
+- `code`      a continuous code; the value α moves every sample's own code by α along d (0 leaves the sample as
+              `gantool sample` draws it)
 - `category`  a categorical code; the value picks one category for every sample, or None keeps each sample's own
 """
 
@@ -24,7 +25,7 @@ from gantoolkit.sampling import LoadedGenerator
 
 #: z-space sliders run from -Z_RANGE to Z_RANGE (directions are unit vectors; |z| is about √latent_dim)
 Z_RANGE = 5.0
-#: continuous codes may be pushed this many times beyond the range they were trained on (InfoGAN shows ±2 for ±1)
+#: a continuous code's slider moves it by up to this many half-widths of its trained range (±2 for codes in ±1)
 CODE_STRETCH = 2.0
 #: the most of a refused value an error message repeats
 SHOWN = 40
@@ -94,10 +95,9 @@ def controls_from(directions: Directions, source: str) -> list[Control]:
             out.append(Control(name, "z", source, -Z_RANGE, Z_RANGE, 0.1, 0.0, vector.float().clone()))
     else:
         low, high = (float(v) for v in directions.extra.get("continuous_range", (-1.0, 1.0)))
-        centre, half = (low + high) / 2, (high - low) / 2 * CODE_STRETCH
+        half = (high - low) / 2 * CODE_STRETCH
         for name, vector in zip(directions.names, directions.vectors, strict=True):
-            out.append(Control(name, "code", source, centre - half, centre + half, 0.05, centre,
-                               vector.float().clone()))
+            out.append(Control(name, "code", source, -half, half, 0.05, 0.0, vector.float().clone()))
     for slot in directions.categorical:
         out.append(Control(str(slot["name"]), "category", source, 0, int(slot["size"]) - 1, 1, 0,
                            offset=int(slot["offset"]), size=int(slot["size"])))
@@ -145,14 +145,12 @@ def own_code_directions(model: LoadedGenerator) -> list[Directions]:
 
 def found_on_load(model: LoadedGenerator, finder_name: str, num: int) -> Directions:
     """Directions from the finder registered as `finder_name` (e.g. the default `sefa`), at most `num` of them."""
+    from gantoolkit.controllers.directions import create_finder, find_directions
     from gantoolkit.registry import get_registry
 
-    spec, _ = get_registry().get("controller", finder_name)
+    spec, _ = get_registry().get("finder", finder_name)
     options = {"num": min(num, model.latent_dim)} if "num" in spec.options() else {}
-    finder = spec.create(options)
-    if not isinstance(finder, DirectionFinder):
-        raise ConfigError(f"controller {finder_name!r} finds no directions", "use --auto-directions sefa or pca")
-    return finder.find(model)
+    return find_directions(create_finder(finder_name, options), model, finder_name)
 
 
 def gather_controls(model: LoadedGenerator, files: list[Path], auto: str | None, num: int) -> tuple[list[Control],
@@ -193,8 +191,8 @@ def apply_controls(controls: list[Control], values: dict[str, float | int | None
                 z += float(value) * control.vector
         elif control.kind == "code":
             assert control.vector is not None and codes is not None
-            d = control.vector
-            codes += (float(value or 0.0) - codes @ d)[:, None] * d
+            if value:
+                codes += float(value) * control.vector
         elif value is not None:
             assert codes is not None
             codes[:, control.offset : control.offset + control.size] = 0.0

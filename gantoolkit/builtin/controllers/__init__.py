@@ -15,6 +15,12 @@ def register_controllers(register):
     register("ss-infogan", f"{_M}.infogan:SupervisedInfoGAN",
              summary="training + directions: InfoGAN with its categorical code tied to the labels (Q learns them)")
 
+
+@hookimpl
+def register_direction_finders(register):
+    register("infogan", f"{_M}.infogan:InfoGAN", summary="the codes of a generator trained with --controller infogan")
+    register("ss-infogan", f"{_M}.infogan:SupervisedInfoGAN",
+             summary="the codes of a generator trained with --controller ss-infogan")
     register("sefa", f"{_M}.finders:SeFa",
              summary="directions: closed-form factorization (SeFa) of the generator's first layer")
     register("pca", f"{_M}.finders:PCA",

@@ -227,7 +227,7 @@ def classifier_info(
 
 def directions(
     checkpoint: Ckpt,
-    method: Annotated[str, typer.Option(help="classifier, sefa, pca, infogan (gantool list controllers).")],
+    method: Annotated[str, typer.Option(help="classifier, sefa, pca, infogan (gantool list finders).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The directions .safetensors file to write.")],
     num: Annotated[Optional[int], typer.Option(help="How many directions (sefa, pca).")] = None,
     classifier: Annotated[Optional[Path], typer.Option(help="Classifier file (method classifier).")] = None,
@@ -242,12 +242,11 @@ def directions(
     force: Force = False,
 ) -> None:
     """Find named directions in a generator's z-space and save them with the checkpoint's identity."""
-    from gantoolkit.controllers.directions import DirectionFinder, save_directions
+    from gantoolkit.controllers.directions import create_finder, find_directions, save_directions
     from gantoolkit.controllers.output import check_output
     from gantoolkit.errors import ConfigError
     from gantoolkit.options import parse_assignments
     from gantoolkit.outputs import DIRECTIONS, Output
-    from gantoolkit.registry import get_registry
     from gantoolkit.runs import resolve_checkpoint
     from gantoolkit.sampling import load_generator
 
@@ -259,13 +258,9 @@ def directions(
     inputs = (resolve_checkpoint(checkpoint), str(options["classifier"]) if "classifier" in options else None)
     found_out = Output.of(out, DIRECTIONS, force, inputs).check()  # before the work, not after it
     preview_out = check_output(preview, (".png",), force, inputs, "--preview") if preview is not None else None
-    spec, _ = get_registry().get("controller", method)
-    finder = spec.create(options)
-    if not isinstance(finder, DirectionFinder):
-        raise ConfigError(f"controller {method!r} regularizes training; it finds no directions",
-                          f"use it with gantool train --controller {method}")
+    finder = create_finder(method, options)
     model = load_generator(checkpoint, device, prefer_ema=ema)
-    found = finder.find(model)
+    found = find_directions(finder, model, method)
     save_directions(found_out, found)
     typer.echo(f"{len(found.all_names)} {found.method} directions ({', '.join(found.all_names)}) for "
                f"{model.checkpoint.path} (step {model.checkpoint.step}); wrote {out}")

@@ -18,7 +18,7 @@ def demo(
     classifier: Annotated[Optional[Path], typer.Option(
         help="Classifier from `gantool classifier train`: enables \"more of this class\".")] = None,
     auto_directions: Annotated[str, typer.Option(
-        help="Direction finder run on load when no --directions is given (gantool list controllers); 'none' for "
+        help="Direction finder run on load when no --directions is given (gantool list finders); 'none' for "
              "none.")] = "sefa",
     num_directions: Annotated[int, typer.Option(help="How many directions --auto-directions finds.")] = 5,
     host: Annotated[str, typer.Option(help="Address to serve on (127.0.0.1: this machine only).")] = "127.0.0.1",
