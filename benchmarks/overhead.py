@@ -23,7 +23,10 @@ less). One torch thread by default (--threads), the same for both sides.
 On a GPU (BENCHMARKS.md §6: `--device cuda`, with `--amp` and `--compile` for the toolkit's bf16 autocast, channels_last
 and torch.compile; the reference stays the example, fp32): images per second of both and their peak memory. Not run
 on the machine this was written on (no GPU).
-Writes benchmarks/results/overhead.json (overhead_cuda.json on a GPU).
+`--logger tensorboard` (any registered logger names, comma-separated) gives the toolkit side the loggers `gantool
+train --logger` would (they get every metrics.jsonl record, at --log-every); compare its ratio with the one without.
+
+Writes benchmarks/results/overhead.json (overhead_cuda.json on a GPU; overhead_LOGGER.json with --logger).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import torch
@@ -68,10 +72,23 @@ def toolkit_trainer(run_dir: Path, seed: int, device: str = "cpu", extra: dict |
     # samples and checkpoints are written every 500 steps, not every step: they are not what this measures
     trainer.save_samples = lambda: None  # type: ignore[method-assign]
     trainer.save_checkpoint = lambda: None  # type: ignore[method-assign]
+    trainer.save_final_grid = lambda: None  # type: ignore[method-assign]  # (the end of each timed block)
     # a live progress bar, as on a terminal (the costlier display), rendered into memory
     console = Console(file=io.StringIO(), force_terminal=True, width=120)
     monitor = Monitor(run_dir / "metrics.jsonl", 10**9, 0, console)
     return trainer, monitor, dataset
+
+
+def attach_loggers(trainer, monitor, run_dir: Path):
+    """The run's --logger list started on its configuration and handed to the monitor, as gantool train does; kept
+    open across the timed blocks (each `Trainer.fit` call would otherwise close them), closed by the caller."""
+    from gantoolkit.loggers import Loggers
+
+    loggers = Loggers.create(trainer.cfg.loggers)
+    loggers.start(run_dir, {**trainer.cfg.to_json(), "components": trainer.models.provenance}, 0)
+    close, loggers.close = loggers.close, lambda: None  # type: ignore[method-assign]
+    monitor.loggers = loggers
+    return types.SimpleNamespace(close=close)
 
 
 class Reference:
@@ -144,19 +161,24 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="toolkit side: --compile")
     parser.add_argument("--toolkit-g-batch", default="reuse", choices=["reuse", "fresh"],
                         help="toolkit side: --g-batch (default reuse, the example's algorithm)")
+    parser.add_argument("--logger", default="", help="toolkit side: --logger NAME[,NAME] (e.g. tensorboard)")
+    parser.add_argument("--log-every", type=int, default=None, help="toolkit side: --log-every (default the toolkit's)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default results/overhead[_cuda].json)")
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     if args.out is None:
-        suffix = ("_cuda" if cuda else "") + ("_fresh" if args.toolkit_g_batch == "fresh" else "")
+        suffix = ("_cuda" if cuda else "") + ("_fresh" if args.toolkit_g_batch == "fresh" else "") + \
+            "".join(f"_{name}" for name in args.logger.split(",") if name)
         args.out = Path(__file__).parent / "results" / f"overhead{suffix}.json"
     extra = {**({"amp": True} if args.amp else {"amp": False}), **({"compile": True} if args.compile else {}),
-             "g_batch": args.toolkit_g_batch}
+             "g_batch": args.toolkit_g_batch, **({"loggers": args.logger} if args.logger else {}),
+             **({"log_every": args.log_every} if args.log_every else {})}
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, monitor, dataset = toolkit_trainer(Path(tmp), args.seed, args.device, extra)
+        loggers = attach_loggers(trainer, monitor, Path(tmp))
         ref = Reference(trainer, dataset)
 
         peaks: dict[str, list[int]] = {"toolkit": [], "reference": []}
@@ -191,6 +213,7 @@ def main() -> None:
             reference.append(r)
             print(f"pair {pair + 1:3d}/{args.pairs}: wall gantoolkit {t[0]:.4f} reference {r[0]:.4f} s/step "
                   f"(ratio {t[0] / r[0]:.4f})   cpu {t[1]:.4f} {r[1]:.4f} (ratio {t[1] / r[1]:.4f})", flush=True)
+        loggers.close()
     summary = {}
     for i, clock in enumerate(("wall", "cpu")):
         ratios = [t[i] / r[i] for t, r in zip(toolkit, reference, strict=True)]
