@@ -4,6 +4,7 @@ the final grid and the next commands."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import types
 
@@ -147,3 +148,34 @@ def test_an_unconditional_run_gets_a_ten_by_ten_grid(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert Image.open(final_sample_path(tmp_path / "run")).size == (102, 102)
     assert "--out samples.png" in result.stderr and "--class" not in result.stderr
+
+
+def test_waiting_threads_sleep_unless_the_environment_says_otherwise(monkeypatch):
+    from gantoolkit.cli.app import sleeping_waits
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    sleeping_waits()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    sleeping_waits()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "1000")
+    sleeping_waits()
+    assert "OMP_WAIT_POLICY" not in os.environ
+
+
+def test_threads_flag_sets_the_training_threads_and_may_change_on_resume(cli, tmp_path):
+    import torch
+
+    args = ["train", *TINY_DCGAN, "--loss", "bce", "--image-size", "8", "--out", "run"]
+    result = cli(*args, "--steps", "2", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "(1 thread)" in result.stderr and torch.get_num_threads() == 1
+    resumed = cli("train", "--resume", "run", "--steps", "3", "--threads", "2")
+    assert resumed.exit_code == 0, resumed.output
+    assert "(2 threads)" in resumed.stderr
+    bad = cli(*args[:-1], "other", "--threads", "0")
+    assert bad.exit_code == 2 and "--threads must be between 1 and 1024" in bad.stderr
+    assert not (tmp_path / "other").exists()

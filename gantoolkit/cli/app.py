@@ -165,8 +165,17 @@ def add_plugin_commands(app: typer.Typer) -> None:
             registry.host.fail(record, f"command {spec.name!r} is a {type(sub).__name__}, not a typer.Typer")
 
 
+def sleeping_waits() -> None:
+    """OpenMP threads waiting for work sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE) unless the environment
+    already tunes that: on a busy machine a spinning thread burns the time slice its partner needs, and a step took
+    many times longer than its share of the CPU (README: "A busy laptop"). Before torch is imported, or it is too late."""
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def main() -> None:
     """Console-script entry point."""
+    sleeping_waits()
     try:
         app = build_app()
     except GanToolkitError as e:  # e.g. a broken plugin under GANTOOL_STRICT_PLUGINS=1
