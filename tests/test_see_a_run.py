@@ -302,3 +302,26 @@ def test_the_report_in_headless_chromium(report_page, tmp_path):
         finally:
             browser.close()
     assert outside == []
+
+
+# -- the demo's Run section --------------------------------------------------------------------------------------
+
+
+def test_the_demo_shows_the_runs_curves_and_configuration(tb_run, tmp_path):
+    import shutil
+
+    from gantoolkit.demo.app import build_blocks
+    from gantoolkit.demo.engine import DemoEngine
+    from gantoolkit.demo.run_view import run_view
+
+    engine = DemoEngine.load(tb_run, auto_directions=None)
+    curves, about = run_view(engine.model.checkpoint.path, engine.model.checkpoint.config.to_json())
+    assert curves is not None and curves.ndim == 3 and curves.shape[1] >= 800
+    assert "20 logged steps, the last at step 200" in about and '"loggers": [' in about
+    config = build_blocks(engine).get_config_file()
+    shown = {c.get("props", {}).get("elem_id"): c.get("props", {}) for c in config["components"]}
+    assert {"run", "run-curves", "run-config"} <= set(shown) and shown["run-curves"]["visible"] is not False
+    exported = tmp_path / "generator.safetensors"  # not in a run directory: no curves, and it says why
+    shutil.copy(tb_run / "checkpoints" / "step-00000200.safetensors", exported)
+    curves, about = run_view(exported, {})
+    assert curves is None and about.startswith("No curves: this checkpoint is not in a run directory")

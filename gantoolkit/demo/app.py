@@ -42,6 +42,7 @@ from gantoolkit.demo.engine import (
     Picture,
     Settings,
 )
+from gantoolkit.demo.run_view import run_view
 from gantoolkit.errors import ConfigError, GanToolkitError
 
 #: the categorical selector's choice that keeps each sample's own category
@@ -295,6 +296,11 @@ def build_blocks(engine: DemoEngine, callbacks: DemoCallbacks | None = None) -> 
             strip_note = gr.Markdown(elem_id="strip-note")
         with gr.Accordion("Checkpoint", open=False):
             gr.Markdown(summary_markdown(engine.summary(), engine.notes), elem_id="summary")
+        with gr.Accordion("Run: curves and configuration", open=False, elem_id="run"):
+            curves, about = run_view(model.checkpoint.path, model.checkpoint.config.to_json())
+            gr.Image(curves, label="Curves", format="png", type="numpy", interactive=False, visible=curves is not None,
+                     buttons=["fullscreen"], elem_id="run-curves")
+            gr.Markdown(about, elem_id="run-config")
 
         for widget in (seed, class_box, truncation, grid, *widgets, target, steps, to_seed, frames, slerp):
             as_sent(widget)  # the callbacks check every value (type and range) themselves
