@@ -325,3 +325,27 @@ def test_the_demo_shows_the_runs_curves_and_configuration(tb_run, tmp_path):
     shutil.copy(tb_run / "checkpoints" / "step-00000200.safetensors", exported)
     curves, about = run_view(exported, {})
     assert curves is None and about.startswith("No curves: this checkpoint is not in a run directory")
+
+
+def test_after_a_rollback_tensorboard_keeps_one_value_per_step(tmp_path):
+    from gantoolkit.loggers import Loggers
+    from gantoolkit.progress import Monitor
+
+    (tmp_path / "run").mkdir()
+    monitor = Monitor(tmp_path / "run" / "metrics.jsonl", total=50, start=0)
+    monitor.loggers = Loggers.create(["tensorboard"])
+    monitor.loggers.start(tmp_path / "run", {"steps": 50}, 0)
+    with monitor:
+        for step in (10, 20, 30, 40):
+            monitor.log(step, {"loss_d": 1.0, "loss_g": 1.0})
+        monitor.event({"step": 20, "event": "rollback", "bad_step": 37, "rollback": 1})  # steps 21.. are redone
+        for step in (30, 40, 50):
+            monitor.log(step, {"loss_d": 2.0, "loss_g": 2.0})
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    assert [(e.step, e.value) for e in accumulator.Scalars("loss/loss_d")] == [
+        (10, 1.0), (20, 1.0), (30, 2.0), (40, 2.0), (50, 2.0)]  # the redone steps' values, once each
+    assert scalars(tmp_path / "run", "events/rollback") == [20]
+    assert '"event": "rollback"' in (tmp_path / "run" / "metrics.jsonl").read_text()
