@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
@@ -172,13 +173,16 @@ def test_interpolation_runs_from_one_seed_to_the_other(engine):
 
 def test_more_of_a_class_takes_classifier_steps_and_is_kept_for_this_seed_only(engine):
     s = engine.settings(5, "0", 0, 2, {})
-    first, picture, message = engine.more_of(s, "7", 8)
+    first, before, picture, message = engine.more_of(s, "7", 8)
     assert first.steps == 8 and first.target == 7 and first.delta.shape == (4, engine.model.latent_dim)
-    assert first.delta.abs().sum() > 0 and message == f"p(7) {first.before:.3f} → {first.after:.3f} after 8 steps " \
-        "(8 in all)"
+    assert first.delta.abs().sum() > 0 and message.startswith(f"p(7) {first.before:.3f} → {first.after:.3f} after 8 "
+                                                              "steps (8 in all); per step: ")
     assert first.after > first.before  # the classifier sees more of a 7
-    again, _, _ = engine.more_of(s, "7", 4, first)
-    assert again.steps == 12
+    assert len(first.probabilities) == 9 and message.endswith(" ".join(f"{p:.2f}" for p in first.probabilities))
+    assert np.array_equal(before.display, engine.render(s).display)  # the before/after view: unedited, edited
+    again, before_again, _, _ = engine.more_of(s, "7", 4, first)
+    assert again.steps == 12 and again.probabilities[:9] == first.probabilities and len(again.probabilities) == 13
+    assert np.array_equal(before_again.display, before.display)  # "before" stays the sample before any nudge
     assert not np.array_equal(engine.render(s).display, picture.display)
     assert np.array_equal(engine.render(s, first).display, picture.display)
     other_seed = engine.settings(6, "0", 0, 2, {})
@@ -203,11 +207,12 @@ def test_infogan_codes_become_sliders_and_a_category_selector(info_engine):
     assert kinds == {"c0": "code", "c1": "code", "cat0": "category"}
     assert info_engine.class_names == []  # unconditional: no class selector
     c1 = info_engine.control("c1")
-    assert (c1.minimum, c1.maximum) == (-2.0, 2.0)
+    assert (c1.minimum, c1.maximum, c1.default) == (-2.0, 2.0, 0.0)
     s = info_engine.settings(3, None, 0, 2, {"c0": 0.0, "c1": -1.5, "cat0": 2})
     _, labels, codes = info_engine.inputs(s)
     assert labels is None
-    assert torch.allclose(codes @ c1.vector, torch.full((4,), -1.5))
+    own_codes = info_engine.model.codes(4, 3)
+    assert torch.allclose(codes @ c1.vector, own_codes @ c1.vector - 1.5)  # each sample's own code, moved
     cat = info_engine.control("cat0")
     assert codes[:, cat.offset : cat.offset + 3].argmax(1).tolist() == [2, 2, 2, 2]
     own = info_engine.settings(3, None, 0, 2, {"cat0": None})
@@ -227,19 +232,41 @@ def test_directions_files_replace_the_defaults_and_must_belong_to_the_checkpoint
         DemoEngine.load(work / "cond", directions=[work / "other.safetensors"])
 
 
-def test_generators_of_2d_points_are_drawn_as_scatter_plots(tmp_path):
-    from gantoolkit.demo.engine import POINTS_PER_CELL, DemoEngine
+@pytest.fixture(scope="module")
+def ring(tmp_path_factory):
+    from gantoolkit.demo.engine import DemoEngine
 
+    out = tmp_path_factory.mktemp("ring") / "ring"
     train("train", "--data", "toy:ring", "--arch", "mlp", "--loss", "bce", "--steps", "2", "--batch-size", "16",
-          "--log-every", "1", "--out", str(tmp_path / "ring"))
-    ring = DemoEngine.load(tmp_path / "ring", num_directions=2)
+          "--log-every", "1", "--out", str(out))
+    return DemoEngine.load(out, num_directions=2)
+
+
+def test_generators_of_2d_points_are_drawn_as_scatter_plots_on_fixed_axes(ring):
+    from gantoolkit.demo.engine import MAX_POINTS
+    from gantoolkit.demo.plot import MODE, POINT, SIDE
+
     assert ring.class_names == [] and [c.name for c in ring.controls] == ["sefa0", "sefa1"]
-    s = ring.settings(0, None, 0, 2, {"sefa1": 3.0})
-    assert len(ring.inputs(s)[0]) == 4 * POINTS_PER_CELL
+    s = ring.settings(0, None, 0, 256, {"sefa1": 3.0})
+    assert s.points == 256 and len(ring.inputs(s)[0]) == 256  # the size control counts points
     picture = ring.render(s)
-    assert picture.display.shape == (384, 384, 3) and png_pixels(picture.png).shape == (384, 384, 3)
+    assert picture.display.shape == (SIDE, SIDE, 3) and np.array_equal(png_pixels(picture.png), picture.display)
+    x0, x1, y0, y1 = ring.bounds  # the eight unit-circle modes with room for their spread, the same on both axes
+    assert x0 < -1 < 1 < x1 and y0 < -1 < 1 < y1 and math.isclose(x1 - x0, y1 - y0)
+    far = ring.render(ring.settings(0, None, 0, 256, {"sefa1": -5.0}))
+    assert ring.bounds == (x0, x1, y0, y1)  # moving a control moves the points, not the axes
+
+    def count(image, colour):
+        return int((image == np.array(colour, dtype=np.uint8)).all(-1).sum())
+
+    assert count(picture.display, MODE) > 8 * 10  # the true modes' crosses (and the legend's)
+    assert count(picture.display, POINT) > 0 and not np.array_equal(picture.display, far.display)
+    assert ring.default_settings().points == 512
+    with pytest.raises(ConfigError, match=f"points must be a whole number between 1 and {MAX_POINTS}"):
+        ring.settings(0, None, 0, MAX_POINTS + 1, {})
     with pytest.raises(ConfigError, match="interpolation strips are drawn for image generators"):
         ring.interpolation(s, 1, 4)
+    assert ring.previews() == {}
 
 
 @pytest.mark.parametrize(("request_", "message"), [
@@ -439,8 +466,9 @@ def test_interpolate_callback(callbacks):
 def test_more_of_and_reset_edit_callbacks(callbacks):
     from gantoolkit.demo.engine import Edit
 
-    image, path, status, edit, message = callbacks.more_of(1, "2", 0, 1, "9", 5, 0, 0, 0, 0, 0, None)
-    assert isinstance(edit, Edit) and edit.steps == 5 and message.startswith("p(9) ")
+    image, path, status, edit, message, before, after = callbacks.more_of(1, "2", 0, 1, "9", 5, 0, 0, 0, 0, 0, None)
+    assert isinstance(edit, Edit) and edit.steps == 5 and message.startswith("p\\(9\\) ")  # shown as Markdown
+    assert np.array_equal(after, image) and not np.array_equal(before, image)
     assert "edited: 5 steps" in status and Path(path).exists()
     plain, _, _ = callbacks.render(1, "2", 0, 1, 0, 0, 0, 0, 0, None)
     kept, _, _ = callbacks.render(1, "2", 0, 1, 0, 0, 0, 0, 0, edit)
@@ -448,7 +476,7 @@ def test_more_of_and_reset_edit_callbacks(callbacks):
     after = callbacks.more_of(1, "2", 0, 1, "9", 5, 0, 0, 0, 0, 0, edit)[3]
     assert after.steps == 10
     cleared = callbacks.reset_edit(1, "2", 0, 1, 0, 0, 0, 0, 0)
-    assert np.array_equal(cleared[0], plain) and cleared[3] is None and cleared[4] == "no edit"
+    assert np.array_equal(cleared[0], plain) and cleared[3:] == (None, "no edit", None, None)
     with pytest.raises(gr.Error, match="steps must be a whole number between 1 and 50"):
         callbacks.more_of(1, "2", 0, 1, "9", 0, 0, 0, 0, 0, 0, None)
     with pytest.raises(gr.Error, match="the classifier has no class 'nine'"):
@@ -479,6 +507,7 @@ def test_the_page_wires_every_control(engine, callbacks):
     config = blocks.get_config_file()
     api = {d.get("api_name") for d in config["dependencies"]}
     assert {"render", "random_seed", "reset_controls", "interpolate", "more_of", "reset_edit"} <= api
+    assert "before" in str(config) and "after" in str(config)  # the before/after view of a classifier edit
     ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
     assert {"seed", "random", "class", "truncation", "grid", "picture", "download", "more", "interpolate",
             "summary", *(f"control-{i}" for i in range(5))} <= ids
@@ -496,26 +525,238 @@ def test_summary_shows_the_checkpoint_and_escapes_what_it_holds(engine):
     summary["data"] = {**summary["data"], "class_names": ["<img src=x onerror=alert(1)>", "a|b"]}
     hostile = summary_markdown(summary, [])
     assert "<img" not in hostile and "a\\|b" in hostile
+    run = work_name(engine)
+    assert f"| **run** | {run} |" in text.replace("\\", "") and str(engine.model.checkpoint.path.parent) not in text
+
+
+def work_name(engine) -> str:
+    """What the page calls the checkpoint: the run's folder and the file, e.g. cond/step-00000030."""
+    path = engine.model.checkpoint.path
+    return f"{path.parent.parent.name}/{path.stem}"
+
+
+def page_config(engine, callbacks) -> dict:
+    from gantoolkit.demo.app import build_blocks
+
+    return build_blocks(engine, callbacks).get_config_file()
+
+
+def props(config: dict, elem_id: str) -> dict:
+    return next(c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+
+
+def test_a_first_time_user_is_told_what_to_do_and_sees_what_each_slider_changes(engine, callbacks):
+    config = page_config(engine, callbacks)
+    intro = props(config, "intro")["value"]
+    assert intro.startswith(f"## gantoolkit demo · {work_name(engine).replace('-', chr(92) + '-')}")
+    assert "To explore it, type a seed or press **Random**" in intro and "choose a **Class**" in intro
+    assert str(engine.model.checkpoint.path.parent) not in str(config)  # no server path on the page
+    previews = engine.previews()
+    assert list(previews) == [c.name for c in engine.controls]
+    for i, control in enumerate(engine.controls):  # -5 ... +5 of the first picture's sample, side by side
+        strip = previews[control.name]
+        side = strip.shape[0] - 4
+        frames = [strip[2:-2, 2 + k * (side + 2): 2 + k * (side + 2) + side] for k in range(5)]
+        moved = engine.render(engine.settings(0, "0", 0, 1, {control.name: control.maximum}))
+        assert side >= 40 and strip.shape[1] == 5 * side + 6 * 2
+        assert np.array_equal(frames[-1][::side // 8, ::side // 8], png_pixels(moved.png))
+        assert props(config, f"preview-{i}")["label"] == f"{control.name} from -5 (left) to 5 (right)"
+    labels = {c["props"].get("label") or c["props"].get("value") for c in config["components"]}
+    assert "Make it look more like a class (the classifier guides the sample)" in labels
+    assert "Nudge towards this class" in labels
+    assert props(config, "picture")["buttons"] == ["fullscreen"]  # one download: the button, the native pixels
+    first = engine.render(engine.default_settings())
+    assert Path(props(config, "download")["value"]["path"]).read_bytes() == first.png  # there before any event
+
+
+def test_the_picture_is_there_when_the_page_loads_without_a_round_trip(engine, callbacks):
+    config = page_config(engine, callbacks)
+    assert props(config, "picture")["value"] is not None
+    assert props(config, "status")["value"].startswith("seed 0 · class 0 · ")
+    assert not [d for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])]
+
+
+def test_alt_text_for_every_picture(engine, callbacks):
+    from gantoolkit.demo.app import alt_text_script, alt_texts, build_blocks
+
+    texts = alt_texts(build_blocks(engine, callbacks))
+    assert texts["picture"] == "the generated picture for the current settings"
+    assert texts["preview-0"] == "what sefa0 from -5 (left) to 5 (right)"
+    assert {"strip", "before", "after"} <= set(texts)
+    script = alt_text_script({"x": "</script><b>"})
+    assert "</script><b>" not in script and script.count("</script>") == 1
+
+
+def test_infogan_starts_from_the_sample_gantool_sample_draws(info_engine):
+    s = info_engine.default_settings()
+    expected, _ = info_engine.model.sample(1, seed=0)
+    z, labels, codes = info_engine.inputs(s)
+    assert torch.equal(codes, info_engine.model.codes(1, 0))  # the codes as drawn, not set to 0
+    assert torch.equal(info_engine.model.generate(z, labels, codes), expected)
+    assert [c.default for c in info_engine.controls if c.kind == "code"] == [0.0, 0.0]
+
+
+def test_an_unconditional_page_has_no_class_and_2d_data_counts_points(ring, tmp_path):
+    from gantoolkit.demo.app import DemoCallbacks
+
+    cb = DemoCallbacks(ring, tmp_path)
+    config = page_config(ring, cb)
+    assert props(config, "points")["label"] == "Points" and not any(
+        c["props"].get("elem_id") == "grid" for c in config["components"])
+    assert "This generator makes 2-D points" in props(config, "intro")["value"]
+    api = {d.get("api_name") for d in config["dependencies"]}
+    assert "interpolate" not in api and "more_of" not in api
+    image, _, status = cb.render(0, None, 0, 128, 0.0, 0.0, None)
+    assert status.startswith("seed 0 · 128 points · ") and image.shape == (480, 480, 3)
 
 
 # -- through Gradio's API, served on 127.0.0.1 ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def served(engine, tmp_path, monkeypatch):
-    """The page served in this process on a free 127.0.0.1 port (no browser); yields its URL."""
+@contextlib.contextmanager
+def serving(engine, folder: Path):
+    """The page of `engine` served in this process on a free 127.0.0.1 port (no browser); yields its URL."""
     from gantoolkit.demo.app import DemoCallbacks, build_blocks, launch
 
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    blocks = build_blocks(engine, DemoCallbacks(engine, tmp_path / "downloads"))
+    blocks = build_blocks(engine, DemoCallbacks(engine, folder / "downloads"))
     launch(blocks, "127.0.0.1", port, block=False)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
         blocks.close()
+
+
+@pytest.fixture
+def served(engine, tmp_path, monkeypatch):
+    """The conditional model's page (directions sefa0..4, a classifier) served in this process; yields its URL."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    with serving(engine, tmp_path) as url:
+        yield url
+
+
+def api_info(url: str) -> dict:
+    import httpx
+
+    return httpx.get(f"{url}gradio_api/info", timeout=60).json()["named_endpoints"]
+
+
+def raw_call(url: str, api_name: str, body: str) -> str:
+    """An event sent as raw HTTP (what no client library checks first); its answer as text."""
+    import httpx
+
+    call = f"{url}gradio_api/call/{api_name}"
+    posted = httpx.post(call, content=body, headers={"content-type": "application/json"}, timeout=60)
+    assert posted.status_code == 200, posted.text
+    return httpx.get(f"{call}/{posted.json()['event_id']}", timeout=60).text
+
+
+SEFA = ["sefa0", "sefa1", "sefa2", "sefa3", "sefa4"]
+
+
+def test_the_api_names_inputs_after_the_controls_and_describes_every_endpoint(served):
+    info = api_info(served)
+    assert set(info) == {"/render", "/random_seed", "/reset_controls", "/interpolate", "/more_of", "/reset_edit"}
+    names = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in info.items()}
+    base = ["seed", "class_name", "truncation", "grid"]
+    assert names["/render"] == names["/reset_edit"] == [*base, *SEFA]
+    assert names["/interpolate"] == [*base, "to_seed", "frames", "slerp", *SEFA]
+    assert names["/more_of"] == [*base, "target", "steps", *SEFA]
+    assert names["/random_seed"] == names["/reset_controls"] == []
+    for name, ep in info.items():
+        text = ep["description"]
+        assert text and "\n" not in text and len(text) < 120 and "callback" not in text.lower(), (name, text)
+        assert all(p["parameter_has_default"] for p in ep["parameters"])  # each input defaults to its control's start
+        assert not [r for r in ep["returns"] if r["label"].startswith("value_")], (name, ep["returns"])
+    assert [r["label"] for r in info["/render"]["returns"]] == [
+        "Generated", "Download this picture (PNG at the generator's own size)", "Status"]
+
+
+def test_every_endpoint_by_its_documented_name_with_good_and_bad_values(served, capfd):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(served, verbose=False)
+    capfd.readouterr()
+    image, png, status = client.predict(seed=3, class_name="7", sefa0=2.5, api_name="/render")
+    assert status.startswith("seed 3 · class 7 · ") and Path(png).exists() and Path(image).exists()
+    assert isinstance(client.predict(api_name="/random_seed"), int | float)
+    assert list(client.predict(api_name="/reset_controls")) == [0.0] * 5
+    strip, note = client.predict(seed=3, class_name="7", to_seed=5, frames=4, slerp=True, api_name="/interpolate")
+    assert note.startswith("slerp from seed 3 to seed 5") and Path(strip).exists()
+    edited = client.predict(seed=3, class_name="7", target="1", steps=3, api_name="/more_of")
+    assert "edited: 3 steps" in edited[2] and edited[3].startswith("p\\(1\\) ") and Path(edited[4]).exists()
+    assert client.predict(seed=3, class_name="7", api_name="/reset_edit")[3] == "no edit"
+    bad = [
+        ("/interpolate", {"to_seed": "abc"}, "the other seed must be a whole number between 0 and"),
+        ("/interpolate", {"frames": 1.5}, "frames must be a whole number between 2 and 16, got 1.5"),
+        ("/interpolate", {"frames": True}, "frames must be a whole number between 2 and 16, got True"),
+        ("/interpolate", {"slerp": None}, "slerp must be true or false, got None"),
+        ("/interpolate", {"seed": [1]}, "seed must be a whole number between 0 and 9007199254740991, got [1]"),
+        ("/more_of", {"target": [1]}, "the class to move towards must be a class name or an index, got [1]"),
+        ("/more_of", {"steps": None}, "steps must be a whole number between 1 and 50, got None"),
+        ("/more_of", {"sefa3": "abc"}, "sefa3 needs a number between -5 and 5, got 'abc'"),
+        ("/more_of", {"target": LONG}, "the class to move towards 'xxx"),
+        ("/reset_edit", {"truncation": None}, "truncation must be a number, got None"),
+        ("/reset_edit", {"grid": 1.5}, "grid size must be a whole number between 1 and 8, got 1.5"),
+        ("/render", {"class_name": None}, "choose a class"),
+        ("/render", {"sefa4": True}, "sefa4 needs a number between -5 and 5, got True"),
+    ]
+    for api_name, values, message in bad:
+        with pytest.raises(AppError) as refused:
+            client.predict(**{"class_name": "7", **values}, api_name=api_name)
+        assert str(refused.value).startswith(message) and len(str(refused.value)) < 200, (api_name, refused.value)
+    for body, message in [  # NaN by raw HTTP; extra and missing values
+        ('{"data": [3, "7", 0, 1, 4, NaN, false, 0, 0, 0, 0, 0]}', "frames must be a whole number"),
+        ('{"data": [3, "7", 0, 1, 0, 0, 0, 0, 0, 99]}', "/render takes 9 values, got 10"),
+        ('{"data": [3, "7", 0, 1, 0, 0, 0, 0, 0, 99, 100]}', "/render takes 9 values, got 11"),
+        ('{"data": [3, "7", 0, 1, 0, 0, 0, 0]}', "/render takes 9 values, got 8"),
+    ]:
+        api_name = "interpolate" if "NaN" in body else "render"
+        answer = raw_call(served, api_name, body)
+        assert "event: error" in answer and message in answer, answer
+    assert raw_call(served, "interpolate", '{"data": [3, "7", 0, 1, 4, 4, false, 0, 0, 0, 0, 0, 1]}').count(
+        "/interpolate takes 12 values, got 13") == 1
+    assert client.predict(seed=4, class_name="1", api_name="/render")[2].startswith("seed 4 · class 1")  # still up
+    log = capfd.readouterr()
+    assert "Traceback" not in log.err + log.out and "Error" not in log.err, log.err
+
+
+def test_an_unknown_endpoint_is_a_404(served, capfd):
+    import httpx
+
+    capfd.readouterr()
+    for path in ("gradio_api/call/nope", "gradio_api/call/v2/nope"):
+        answer = httpx.post(f"{served}{path}", json={"data": []}, timeout=60)
+        assert answer.status_code == 404, (path, answer.status_code, answer.text)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_readme_api_example_runs(served, capsys):
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("With `gradio_client`:\n\n```python\n", 1)[1].split("```", 1)[0]
+    assert 'Client("http://127.0.0.1:7860/")' in example
+    exec(compile(example.replace("http://127.0.0.1:7860/", served), "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()[-2:]  # after the client's own "Loaded as API" line
+    assert printed[0].startswith("seed 3 · class 7 · ") and printed[1].startswith("slerp from seed 3 to seed 5 · ")
+
+
+def test_without_a_classifier_there_is_no_more_of_and_unconditional_models_take_no_class(info_engine, tmp_path,
+                                                                                           monkeypatch):
+    from gradio_client import Client
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    with serving(info_engine, tmp_path) as url:
+        info = api_info(url)
+        assert set(info) == {"/render", "/random_seed", "/reset_controls", "/interpolate"}
+        klass = next(p for p in info["/render"]["parameters"] if p["parameter_name"] == "class_name")
+        assert klass["parameter_has_default"] and klass["parameter_default"] is None
+        assert [p["parameter_name"] for p in info["/render"]["parameters"]] == ["seed", "class_name", "truncation",
+                                                                                "grid", "c0", "c1", "cat0"]
+        client = Client(url, verbose=False)
+        assert client.predict(seed=2, c1=1.0, api_name="/render")[2].startswith("seed 2 · ")
 
 
 def test_api_calls_with_values_of_the_wrong_type_get_one_line_and_the_log_no_traceback(served, capfd):

@@ -5,10 +5,13 @@ Everything is loaded once (`DemoEngine.load`): the generator, its controls, the 
 
 - the grid: `grid²` samples named by the seed exactly as `gantool sample --seed S --n grid²` names them (the first
   image of every grid is the sample of grid size 1), moved by the controls, and by the classifier edit if one was
-  made for this seed, grid and truncation
+  made for this seed, grid and truncation; for generators of 2-D points, a scatter plot of that many `points` on
+  axes fixed once per model, the data's true modes marked
+- the previews: per control, a strip of one seed's sample from the control's lowest value to its highest, made once
 - the interpolation: frames from one seed's latent to another's, with the same class and controls
 - "more of": classifier-gradient steps on the current latents (`controllers.editing.edit_latents`), kept as a
-  change of z (`Edit`) that later requests add back
+  change of z (`Edit`) that later requests add back, with the target's probability after every step and the
+  picture before the first step
 
 Small images are enlarged with nearest neighbour for display; the download is the generator's own pixels.
 """
@@ -28,9 +31,10 @@ import torch
 from gantoolkit.controllers.latent import interpolate
 from gantoolkit.data import to_uint8
 from gantoolkit.demo.controls import Control, apply_controls, gather_controls, real, shown
+from gantoolkit.demo.plot import plot_bounds, scatter_plot
 from gantoolkit.errors import ConfigError
 from gantoolkit.imageio import grid as make_grid
-from gantoolkit.imageio import png_bytes, scatter
+from gantoolkit.imageio import png_bytes
 from gantoolkit.sampling import LoadedGenerator, load_generator
 
 #: seeds the page accepts: every integer a browser's number keeps exactly
@@ -42,8 +46,10 @@ MAX_EDIT_STEPS = 50
 MIN_TRUNCATION, MAX_TRUNCATION = 0.05, 3.0
 #: the displayed grid is enlarged to about this many pixels across
 DISPLAY_SIDE = 384
-#: points drawn per grid cell for generators of 2-D vectors
-POINTS_PER_CELL = 64
+#: how many points the page draws for generators of 2-D vectors: at first, and at most
+DEFAULT_POINTS, MAX_POINTS = 512, 8192
+#: frames of each control's preview strip, and the side of one frame in pixels
+PREVIEW_FRAMES, PREVIEW_SIDE = 5, 48
 #: the longest class name a request may send
 MAX_NAME = 100
 
@@ -57,6 +63,8 @@ class Settings:
     truncation: float | None
     grid: int
     values: dict[str, float | int | None] = field(default_factory=dict)
+    #: how many points a generator of 2-D vectors draws (0 for images)
+    points: int = 0
 
     @property
     def n(self) -> int:
@@ -73,9 +81,16 @@ class Edit:
     delta: torch.Tensor
     target: int
     steps: int
-    #: the classifier's mean probability of the target before the first step and after the last
-    before: float = 0.0
-    after: float = 0.0
+    #: the classifier's mean probability of the target before the first step and after each step since
+    probabilities: tuple[float, ...] = ()
+
+    @property
+    def before(self) -> float:
+        return self.probabilities[0]
+
+    @property
+    def after(self) -> float:
+        return self.probabilities[-1]
 
     def applies_to(self, s: Settings, n: int) -> bool:
         return (self.seed, self.n, self.truncation) == (s.seed, n, s.truncation)
@@ -147,6 +162,12 @@ class DemoEngine:
         self.notes = list(notes or [])
         self.classifier = classifier
         self._lock = threading.Lock()
+        self.bounds = None if model.data.is_image else plot_bounds(
+            model.data, model.generate(model.latents(MAX_POINTS, 0), model.labels(MAX_POINTS, self._first_class()),
+                                       model.codes(MAX_POINTS, 0)))
+
+    def _first_class(self) -> int | None:
+        return 0 if self.model.conditional else None
 
     @classmethod
     def load(cls, checkpoint: str | Path, directions: list[Path] | None = None, classifier: Path | None = None,
@@ -189,7 +210,8 @@ class DemoEngine:
 
     def default_settings(self) -> Settings:
         """What the page shows first: seed 0, the first class, no truncation, one sample, controls at rest."""
-        return self.settings(0, self.class_names[0] if self.class_names else None, 0, 1, {})
+        return self.settings(0, self.class_names[0] if self.class_names else None, 0,
+                             1 if self.model.data.is_image else DEFAULT_POINTS, {})
 
     def warm_up(self) -> float:
         """Draw the first picture once, so the first visitor does not wait for the libraries to warm up."""
@@ -199,7 +221,8 @@ class DemoEngine:
 
     def settings(self, seed: Any, class_name: Any, truncation: Any, grid: Any,
                  values: dict[str, Any] | None = None) -> Settings:
-        """A request checked against the model and the declared ranges, or a `ConfigError` saying what is wrong."""
+        """A request checked against the model and the declared ranges, or a `ConfigError` saying what is wrong.
+        `grid` is the grid's side for images and the number of points for 2-D vectors."""
         seed = _integer(seed, "seed", 0, MAX_SEED)
         class_index = None
         if self.model.conditional:
@@ -212,19 +235,23 @@ class DemoEngine:
         if t != 0 and not MIN_TRUNCATION <= t <= MAX_TRUNCATION:
             raise ConfigError(f"truncation must be 0 (off) or between {MIN_TRUNCATION:g} and {MAX_TRUNCATION:g}, "
                               f"got {shown(truncation)}")
-        grid = _integer(grid, "grid size", 1, MAX_GRID)
+        points = 0
+        if self.model.data.is_image:
+            grid = _integer(grid, "grid size", 1, MAX_GRID)
+        else:
+            points, grid = _integer(grid, "points", 1, MAX_POINTS), 1
         values = dict(values or {})
         unknown = sorted(set(values) - {c.name for c in self.controls})
         if unknown:
             raise ConfigError(f"no control named {shown(unknown[0])}")
         checked = {c.name: c.check(values.get(c.name, None if c.kind == "category" else c.default))
                    for c in self.controls}
-        return Settings(seed, class_index, t or None, grid, checked)
+        return Settings(seed, class_index, t or None, grid, checked, points)
 
     # -- making pictures --------------------------------------------------------------------------------------------
 
     def _count(self, s: Settings) -> int:
-        return s.n if self.model.data.is_image else s.n * POINTS_PER_CELL
+        return s.n if self.model.data.is_image else s.points
 
     def inputs(self, s: Settings, edit: Edit | None = None) -> tuple[torch.Tensor, torch.Tensor | None,
                                                                       torch.Tensor | None]:
@@ -244,9 +271,10 @@ class DemoEngine:
             scale = max(1, round(DISPLAY_SIDE / (cols * side)))
             big = images.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
             shown = make_grid(big, cols, pad=4 if cols > 1 else 0)
-        else:
-            native = shown = scatter(samples, self.model.data)
-        return Picture(to_display(shown), png_bytes(native), time.perf_counter() - started, note)
+            return Picture(to_display(shown), png_bytes(native), time.perf_counter() - started, note)
+        assert self.bounds is not None
+        plot = np.array(scatter_plot(samples, self.model.data, self.bounds))  # writable, for torch
+        return Picture(plot, png_bytes(torch.from_numpy(plot).permute(2, 0, 1)), time.perf_counter() - started, note)
 
     def render(self, s: Settings, edit: Edit | None = None) -> Picture:
         """The grid for these settings."""
@@ -274,10 +302,41 @@ class DemoEngine:
             samples = self.model.generate(z, self.model.labels(frames, s.class_index), codes)
         return self._picture(samples, frames, started)
 
+    def previews(self) -> dict[str, np.ndarray]:
+        """Per control, what it changes: the first picture's sample (seed 0, the first class) at PREVIEW_FRAMES
+        values from the control's lowest to its highest (a category: each of its categories, at most ten), side by
+        side. Images only (a 2-D scatter has no small picture); made once, when the page is built."""
+        if not self.model.data.is_image:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        base = self.default_settings()
+        for control in self.controls:
+            if control.kind == "category":
+                values: list[float | int | None] = list(range(min(control.size, 10)))
+            else:
+                values = [float(v) for v in np.linspace(control.minimum, control.maximum, PREVIEW_FRAMES)]
+            zs: list[torch.Tensor] = []
+            codes: list[torch.Tensor] = []
+            for value in values:
+                z, _, c = self.inputs(Settings(0, base.class_index, None, 1, {**base.values, control.name: value}))
+                zs.append(z)
+                if c is not None:
+                    codes.append(c)
+            n = len(values)
+            with self._lock:
+                samples = self.model.generate(torch.cat(zs), self.model.labels(n, base.class_index),
+                                              torch.cat(codes) if codes else None)
+            images = to_uint8(samples)
+            scale = max(1, round(PREVIEW_SIDE / max(images.shape[-2:])))
+            big = images.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+            out[control.name] = to_display(make_grid(big, n, pad=2))
+        return out
+
     def more_of(self, s: Settings, target: Any, steps: Any, edit: Edit | None = None,
-                step_size: float = 0.5) -> tuple[Edit, Picture, str]:
+                step_size: float = 0.5) -> tuple[Edit, Picture, Picture, str]:
         """Classifier-gradient steps on the current latents towards `target` (a classifier class name or index);
-        returns the accumulated edit, the new picture, and the classifier's mean probability before and after."""
+        returns the accumulated edit, the picture before any edit, the edited picture, and the classifier's mean
+        probability of the target before the first step and after each step."""
         from gantoolkit.controllers.editing import edit_latents
 
         if self.classifier is None:
@@ -294,10 +353,14 @@ class DemoEngine:
             result = edit_latents(self.model, self.classifier, z, index, steps, step_size, 0.0, labels, codes)
         delta = result.z_after - result.z_before + (previous.delta if previous is not None else 0.0)
         total = steps + (previous.steps if previous is not None else 0)
-        prob = result.target_prob
-        new = Edit(s.seed, n, s.truncation, delta, index, total, float(prob[0].mean()), float(prob[-1].mean()))
+        means = tuple(float(p) for p in result.target_prob.mean(1).tolist())
+        if previous is not None and previous.target == index:
+            means = previous.probabilities + means[1:]  # one curve from the unedited sample on
+        new = Edit(s.seed, n, s.truncation, delta, index, total, means)
         name = self.classifier.class_names[index]
-        message = f"p({name}) {new.before:.3f} → {new.after:.3f} after {steps} steps ({total} in all)"
+        message = (f"p({name}) {means[-steps - 1]:.3f} → {new.after:.3f} after {steps} steps ({total} in all); "
+                   f"per step: {' '.join(f'{p:.2f}' for p in means)}")
+        before = self.render(s)
         picture = self.render(s, new)
         picture.seconds = time.perf_counter() - started
-        return new, picture, message
+        return new, before, picture, message
