@@ -343,16 +343,17 @@ class FullDisk(io.FileIO):
 
 
 def test_full_disk_during_a_checkpoint_keeps_the_previous_one(cli, monkeypatch):
-    import gantoolkit.checkpoint
+    import gantoolkit.outputs
 
     full = [True]
+    real_fdopen = os.fdopen
 
-    def disk(path, mode="r", *args, **kwargs):
-        if full[0] and "step-00000004" in str(path) and "w" in mode:
-            return FullDisk(path, "wb")
-        return open(path, mode, *args, **kwargs)
+    def disk(fd, mode="r", *args, **kwargs):  # atomic_write opens its temporary file by descriptor
+        if full[0] and "step-00000004" in os.readlink(f"/proc/self/fd/{fd}") and "w" in mode:
+            return FullDisk(fd, "wb")
+        return real_fdopen(fd, mode, *args, **kwargs)
 
-    monkeypatch.setattr(gantoolkit.checkpoint, "open", disk, raising=False)
+    monkeypatch.setattr(gantoolkit.outputs.os, "fdopen", disk)
     result = cli(*train_args("--steps", "6", "--sample-every", "100", "--out", "run"))
     assert result.exit_code == 2
     assert one_error_line(result) == (
