@@ -671,7 +671,7 @@ def test_the_api_names_inputs_after_the_controls_and_describes_every_endpoint(se
         assert all(p["parameter_has_default"] for p in ep["parameters"])  # each input defaults to its control's start
         assert not [r for r in ep["returns"] if r["label"].startswith("value_")], (name, ep["returns"])
     assert [r["label"] for r in info["/render"]["returns"]] == [
-        "Generated", "Download this picture (PNG at the generator's own size)", "Status"]
+        "Generated", "Download PNG (the generator's own pixels)", "Status"]
 
 
 def test_every_endpoint_by_its_documented_name_with_good_and_bad_values(served, capfd):

@@ -2,8 +2,9 @@
 Gradio's API with values the page would never send.
 
 The model is a conditional DCGAN trained for 600 steps on 16x16 digits (about 20 s on one idle core), so the
-screenshot shows digits. The browser test always writes its screenshot to its temporary folder; with
-GANTOOL_UPDATE_SCREENSHOT=1 it also copies it to docs/demo.png (the README's picture).
+screenshots show digits. The browser tests always write their screenshots to their temporary folders; with
+GANTOOL_UPDATE_SCREENSHOT=1 they also copy them to docs/demo.png (desktop) and docs/demo-phone.png (390×844), the
+README's pictures.
 """
 
 from __future__ import annotations
@@ -100,7 +101,10 @@ def server(digits16, tmp_path_factory):
     text = (work / "server.log").read_text()
     assert "Running on local URL:  http://127.0.0.1:" in text
     assert "Traceback" not in text, text  # no request, however bad, puts a traceback in the server's log
+    assert "share=True" not in text and "public link" not in text, text  # we never share, nor suggest it
     assert process.returncode == 0, text  # SIGTERM stops it as Ctrl-C does
+    left = [str(f) for f in (work / "gradio").rglob("*") if f.is_file()]
+    assert not left, left  # Gradio's temporary files went with the demo
 
 
 def picture_src(page) -> str:
@@ -185,8 +189,65 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     assert not outside, f"the page asked other hosts for {outside}"
     assert not page_errors, page_errors
     assert Image.open(shot).size[0] == 1200
+    keep(shot, "demo.png")
+
+
+def keep(shot: Path, name: str) -> None:
+    """With GANTOOL_UPDATE_SCREENSHOT=1, the screenshot becomes the README's docs/NAME."""
     if os.environ.get("GANTOOL_UPDATE_SCREENSHOT", "") not in ("", "0"):
-        shutil.copyfile(shot, ROOT / "docs" / "demo.png")
+        shutil.copyfile(shot, ROOT / "docs" / name)
+
+
+def in_viewport(page, selector: str) -> bool:
+    """Whether the whole of the element is inside the window as it is scrolled now."""
+    return page.evaluate("(s) => { const r = document.querySelector(s).getBoundingClientRect();"
+                         " return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight"
+                         " && r.right <= innerWidth; }", selector)
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_picture_comes_first_and_stays_in_view(server, tmp_path):
+    """At 390×844 the picture is in the first viewport when the page loads, and still is after scrolling down to
+    a direction slider and moving it; the page has no sideways scroll; the interpolation strip is as wide as the
+    screen; every picture has alt text; the page says what to do and shows the run's name, not the server's path."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            page.set_default_timeout(WAIT_MS)
+            page.goto(server, timeout=WAIT_MS)
+            page.wait_for_function("() => { const i = document.querySelector('#picture img');"
+                                   " return i && i.complete && i.naturalWidth > 0; }")
+            assert in_viewport(page, "#picture img")
+            intro = page.inner_text("#intro")
+            assert "To explore it, type a seed or press Random" in intro and "/run/" not in intro.replace(" ", "")
+            assert page.get_attribute("#picture img", "alt") == "the generated picture for the current settings"
+            assert "sefa0 from -5 (left) to 5 (right)" in (page.get_attribute("#preview-0 img", "alt") or "")
+            first = picture_src(page)
+            slider = page.locator("#control-4 input[type=range]")
+            slider.scroll_into_view_if_needed()
+            assert page.evaluate("window.scrollY") > 300  # the controls scrolled under the picture
+            slider.fill("4")
+            wait_for_new_picture(page, first)
+            page.wait_for_function("() => { const i = document.querySelector('#picture img');"
+                                   " return i && i.complete && i.naturalWidth > 0; }")
+            assert in_viewport(page, "#picture img")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            shot = tmp_path / "demo-phone.png"
+            page.screenshot(path=str(shot))
+            page.get_by_text("Interpolation", exact=True).click()
+            page.locator("#interpolate").click()
+            page.wait_for_function("() => { const i = document.querySelector('#strip img');"
+                                   " return i && i.complete && i.naturalWidth > 0; }")
+            strip = page.locator("#strip img").bounding_box()
+            assert strip is not None and strip["width"] >= 0.75 * 390  # the screen's width less margins
+            assert strip["width"] / 8 >= 35  # each of the 8 frames at least 35 px across
+        finally:
+            browser.close()
+    assert Image.open(shot).size == (390, 844)
+    keep(shot, "demo-phone.png")
 
 
 def test_api_calls_with_bad_values_get_an_error_message_and_the_server_stays_up(server):
@@ -215,8 +276,8 @@ def test_api_calls_with_bad_values_get_an_error_message_and_the_server_stays_up(
         client.predict(3, "7", 0, 1, 5, 99, False, *rest, api_name="/interpolate")
     strip, note = client.predict(3, "7", 0, 1, 5, 4, True, *rest, api_name="/interpolate")
     assert Image.open(strip).size[0] > 3 * Image.open(strip).size[1] and note.startswith("slerp from seed 3 to seed 5")
-    with pytest.raises(AppError, match="no classifier was given"):
-        client.predict(3, "7", 0, 1, None, 10, *rest, api_name="/more_of")
+    with pytest.raises(ValueError, match="more_of"):  # started without --classifier: no such endpoint
+        client.predict(3, "7", 0, 1, "1", 10, *rest, api_name="/more_of")
     assert client.predict(4, "1", 0, 1, *rest, api_name="/render")[2].startswith("seed 4 · class 1")
 
 

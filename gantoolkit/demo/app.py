@@ -19,7 +19,9 @@ import tempfile
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no telemetry
 if "gradio" not in sys.modules:  # Gradio's import-time folders go into one removed on exit too
-    _IMPORT_CACHE = tempfile.mkdtemp(prefix="gantool-demo-gradio-", dir=os.environ.get("GRADIO_TEMP_DIR") or None)
+    _PARENT = os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()
+    os.makedirs(_PARENT, exist_ok=True)
+    _IMPORT_CACHE = tempfile.mkdtemp(prefix="gantool-demo-gradio-", dir=_PARENT)
     atexit.register(shutil.rmtree, _IMPORT_CACHE, True)
     os.environ["GRADIO_TEMP_DIR"] = _IMPORT_CACHE
 
@@ -77,7 +79,8 @@ CSS = """
   #layout { flex-direction: column; }
   #picture-column { order: -1; position: sticky; top: 0; z-index: 50; background: var(--body-background-fill);
                     padding-bottom: 4px; }
-  #picture img { max-height: 34vh; width: auto; max-width: 100%; margin: 0 auto; }
+  #picture img { max-height: 40vh; width: auto; max-width: 100%; margin: 0 auto; }
+  #download { min-height: 0; padding: 4px 8px; }
   #picture, #strip { width: 100%; }
   #strip img { width: 100%; height: auto; max-height: none; }
 }
@@ -390,7 +393,7 @@ def build_blocks(engine: DemoEngine, callbacks: DemoCallbacks | None = None) -> 
                 image = gr.Image(first.display, label="Generated", format="png", type="numpy", interactive=False,
                                  buttons=["fullscreen"], elem_id="picture")
                 status = gr.Markdown(cb.status(first_settings, first), label="Status", elem_id="status")
-                download = gr.DownloadButton("Download this picture (PNG at the generator's own size)",
+                download = gr.DownloadButton("Download PNG (the generator's own pixels)",
                                              value=cb.saved(first), elem_id="download")
         targets = engine.target_names
         with gr.Accordion("Make it look more like a class (the classifier guides the sample)",
