@@ -1,16 +1,20 @@
-"""Server-side time per update of the Gradio demo, per control, for a 64x64 DCGAN on the CPU.
+"""Time per update of the Gradio demo, per control, for a 64x64 DCGAN on the CPU: on the server and in the browser.
 
 An untrained conditional DCGAN at 64x64 (pytorch/examples' size: ngf = ndf = 64, latent 100) is written with
 `gantool train --steps 1` (the weights do not change the cost), loaded once with its 5 SeFa directions, and each
-control is exercised as the page does it, at two levels:
+control is exercised as the page does it, at three levels:
 
 - callback: the demo's own callback (checks the values, generates, composes and enlarges, writes the download PNG)
 - gradio:   `Blocks.process_api`, the whole server-side path of one event (Gradio's pre- and post-processing,
             which caches the image as a PNG, plus the callback); the network and the browser are not counted
+- browser:  the page served on 127.0.0.1 and driven in headless Chromium (/usr/bin/chromium): the time from the
+            action (typing a seed, moving a slider, choosing a grid) until the new picture has loaded in the page,
+            and the time from opening the page until its first picture has loaded (a fresh browser context each
+            time, so nothing is cached)
 
 Prints the median and 90th percentile per control and writes benchmarks/results/demo_latency.json.
 
-    python benchmarks/demo_latency.py [--repeats 30] [--threads 0 (torch default)]
+    python benchmarks/demo_latency.py [--repeats 30] [--browser-repeats 10] [--threads 0 (torch default)]
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--browser-repeats", type=int, default=10, help="browser measurements per case (0: none)")
     args = parser.parse_args()
 
     import gradio as gr
@@ -123,6 +128,7 @@ def main() -> None:
         timed, {"callback_ms": lambda i: callbacks.interpolate(*walk(i)),
                 "gradio_ms": lambda i: through_gradio("interpolate", walk(i))}, args.repeats).result()
     pool.shutdown()
+    browser = in_the_browser(engine, work, args.browser_repeats) if args.browser_repeats else {}
 
     print(f"demo latency, 64x64 DCGAN (latent 100, ngf 64), CPU, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, gradio {gr.__version__}")
@@ -135,6 +141,14 @@ def main() -> None:
         summary[name] = stats
         print(f"{name:26} {stats['callback_median']:16.1f} {stats['callback_p90']:8.1f} "
               f"{stats['gradio_median']:14.1f} {stats['gradio_p90']:8.1f}")
+    if browser:
+        print(f"\n{'in the browser':26} {'median':>16} {'p90':>8}   (ms, action to new picture loaded)")
+        for name, values in browser.items():
+            stats = {"browser_median": round(statistics.median(values), 1),
+                     "browser_p90": round(percentile(values, 0.9), 1)}
+            summary.setdefault(name, {}).update(stats)
+            print(f"{name:26} {stats['browser_median']:16.1f} {stats['browser_p90']:8.1f}")
+        rows.update({f"browser {name}": {"browser_ms": values} for name, values in browser.items()})
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "demo_latency.json"
     out.write_text(json.dumps({
@@ -145,6 +159,62 @@ def main() -> None:
         "gradio": gr.__version__, "results": summary, "raw": rows,
     }, indent=1) + "\n")
     print(f"wrote {out}")
+
+
+PICTURE_LOADED = ("(old) => { const i = document.querySelector('#picture img');"
+                  " return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }")
+
+
+def in_the_browser(engine: Any, work: Path, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds per case in headless Chromium against the page served on 127.0.0.1 (see the module docstring)."""
+    import socket
+
+    from playwright.sync_api import sync_playwright
+
+    from gantoolkit.demo.app import DemoCallbacks, build_blocks, launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    blocks = build_blocks(engine, DemoCallbacks(engine, work / "browser-downloads"))
+    launch(blocks, "127.0.0.1", port, block=False)
+    url = f"http://127.0.0.1:{port}/"
+    out: dict[str, list[float]] = {"first picture after page load": [], "seed change": [], "slider move": [],
+                                   "grid 4x4": []}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                        args=["--headless", "--no-sandbox", "--disable-gpu",
+                                              "--disable-background-networking", "--disable-component-update"])
+            for i in range(repeats + 1):  # the first of each is a warm-up
+                context = browser.new_context(viewport={"width": 1200, "height": 900})
+                page = context.new_page()
+                page.set_default_timeout(120_000)
+                start = time.perf_counter()
+                page.goto(url)
+                page.wait_for_function(PICTURE_LOADED, arg="")
+                loaded = (time.perf_counter() - start) * 1000
+                timings = {}
+                # (case, the input, the value typed or set: a change on this fresh page)
+                for name, selector, value in [("seed change", "#seed input", str(100 + i)),
+                                              ("slider move", "#control-0 input[type=range]", f"{1 + i % 3}"),
+                                              ("grid 4x4", "#grid input[type=range]", "4")]:
+                    old = page.get_attribute("#picture img", "src") or ""
+                    start = time.perf_counter()
+                    page.locator(selector).fill(value)
+                    if name == "seed change":
+                        page.locator(selector).press("Enter")
+                    page.wait_for_function(PICTURE_LOADED, arg=old)
+                    timings[name] = (time.perf_counter() - start) * 1000
+                context.close()
+                if i:
+                    out["first picture after page load"].append(loaded)
+                    for name, ms in timings.items():
+                        out[name].append(ms)
+            browser.close()
+    finally:
+        blocks.close()
+    return out
 
 
 if __name__ == "__main__":
