@@ -843,3 +843,22 @@ def test_help_imports_neither_torch_nor_gradio():
     script = subprocess.run([sys.executable, "demo/app.py", "--help"], capture_output=True, text=True, cwd=ROOT,
                             timeout=600)
     assert script.returncode == 0 and "--classifier" in script.stdout, script.stderr
+
+
+def test_a_model_of_a_wrapping_architecture_works_without_special_cases(tmp_path):
+    """The demo knows a generator only through load_generator: PacGAN (a critic that judges packs, around DCGAN)
+    draws, previews and serves its API like any other."""
+    from gantoolkit.demo.app import DemoCallbacks, build_blocks
+    from gantoolkit.demo.engine import DemoEngine
+
+    train("train", *TINY, "--arch", "pac", "--arch-opt", "base=dcgan", "--loss", "bce", "--cond", "onehot",
+          "--steps", "2", "--log-every", "1", "--out", str(tmp_path / "pac"))
+    pac = DemoEngine.load(tmp_path / "pac", num_directions=2)
+    assert pac.summary()["arch"]["name"] == "pac"
+    s = pac.settings(1, "4", 0, 2, {"sefa0": 2.0})
+    expected, _ = pac.model.sample(4, seed=1, class_index=4)
+    assert torch.equal(pac.model.generate(*pac.inputs(pac.settings(1, "4", 0, 2, {}))), expected)
+    assert png_pixels(pac.render(s).png).shape[:2] == (8 * 2 + 2 * 3,) * 2
+    assert list(pac.previews()) == ["sefa0", "sefa1"]
+    config = build_blocks(pac, DemoCallbacks(pac, tmp_path / "downloads")).get_config_file()
+    assert {d.get("api_name") for d in config["dependencies"]} >= {"render", "interpolate"}
