@@ -6,6 +6,7 @@ import contextlib
 import re
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,14 @@ from rich.console import Console
 from gantoolkit import distributed, runs
 from gantoolkit.checkpoint import TRAINING, Checkpoint, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
+from gantoolkit.data import DataInfo
 from gantoolkit.datasets import load_dataset
 from gantoolkit.device import resolve_device, set_threads
 from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
 from gantoolkit.loggers import Loggers
-from gantoolkit.models import build_models
+from gantoolkit.models import GanModels, build_models
 from gantoolkit.progress import Monitor
-from gantoolkit.registry import get_registry
+from gantoolkit.registry import Registry, get_registry
 from gantoolkit.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
@@ -75,22 +77,44 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     console = console or Console(stderr=True)
     config.validate()
     registry = get_registry()
-    processes, device = distributed.setup(resolve_device(config.device))  # one of several under torchrun?
-    set_threads(config.threads)
-    console = console if processes.is_main else Console(quiet=True)
+    processes, device, console = _setup(config, console)
     torch.manual_seed(config.seed)
     dataset = load_dataset(config, registry)
-    models = build_models(config, dataset.info, registry)
-    models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
+    models = _build_models(config, dataset.info, registry)
     run_dir = processes.run_on_main(lambda: runs.choose_run_dir(out, default_run_name(config)))
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
     loggers = _loggers(processes, config)
     processes.run_on_main(lambda: runs.make_run_dir(run_dir))
-    _announce(console, run_dir, trainer, 0, config.steps, [*(notes or []), *_batch_note(trainer)], loggers)
-    started = time.perf_counter()
-    with _lock_on_main(processes, run_dir), processes.errors_from_main():
-        monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, 0, console)
-        last = trainer.fit(config.steps, _attach(monitor, loggers, run_dir, trainer, 0))
+    return _fit(trainer, console, loggers, 0, [*(notes or []), *_batch_note(trainer)])
+
+
+def _setup(config: RunConfig, console: Console) -> tuple[distributed.Processes, torch.device, Console]:
+    """This process's place among several (under torchrun), its device and threads; only rank 0 prints."""
+    processes, device = distributed.setup(resolve_device(config.device))
+    set_threads(config.threads)
+    return processes, device, console if processes.is_main else Console(quiet=True)
+
+
+def _build_models(config: RunConfig, info: DataInfo, registry: Registry) -> GanModels:
+    """The run's models, with the provenance of every part (the data source's included) for its checkpoints."""
+    models = build_models(config, info, registry)
+    models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
+    return models
+
+
+def _fit(trainer: Trainer, console: Console, loggers: Loggers, start: int, notes: list[str],
+         prepare: Callable[[], None] | None = None) -> Path:
+    """What a new and a resumed run share: under the run's lock, `prepare` (rank 0), the banner, training to the
+    configured steps with the monitor and loggers, and the closing lines. Returns the run directory."""
+    run_dir, processes, total = trainer.run_dir, trainer.procs, trainer.cfg.steps
+    with _lock_on_main(processes, run_dir):  # before anything in the run is changed
+        if prepare is not None and processes.is_main:
+            prepare()
+        _announce(console, run_dir, trainer, start, total, notes, loggers)
+        started = time.perf_counter()
+        with processes.errors_from_main():
+            monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, total, start, console)
+            last = trainer.fit(total, _attach(monitor, loggers, run_dir, trainer, start))
     _finish(console, run_dir, trainer, last, time.perf_counter() - started)
     return run_dir
 
@@ -129,9 +153,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
             f"the run is already at step {ckpt.step} of {config.steps}", f"pass --steps N with N > {ckpt.step}"
         )
     registry = get_registry()
-    processes, device = distributed.setup(resolve_device(config.device))  # one of several under torchrun?
-    set_threads(config.threads)
-    console = console if processes.is_main else Console(quiet=True)
+    processes, device, console = _setup(config, console)
     dataset = load_dataset(config, registry)
     if dataset.info.shape != ckpt.data.shape or dataset.info.num_classes != ckpt.data.num_classes:
         raise DataError(
@@ -140,7 +162,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
             "resume with the same data",
         )
     try:
-        models = build_models(config, ckpt.data, registry)
+        models = _build_models(config, ckpt.data, registry)
     except GanToolkitError as e:
         raise missing_plugin_error(ckpt, e) from None
     trainer = Trainer(models, dataset, run_dir, device, processes)
@@ -149,19 +171,12 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         g = "lr" in overrides or "lr_g" in overrides
         d = "lr" in overrides or "lr_d" in overrides
         trainer.set_base_rates(trainer.plan.lr_g if g else None, trainer.plan.lr_d if d else None)
-    loggers = _loggers(processes, config)
-    with _lock_on_main(processes, run_dir):  # before anything in the run is changed
-        if processes.is_main:
-            runs.truncate_metrics(run_dir, ckpt.step)
-            runs.remove_temporaries(run_dir)
-        _announce(console, run_dir, trainer, ckpt.step, config.steps, loggers=loggers)
-        monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, config.steps, ckpt.step, console)
-        _attach(monitor, loggers, run_dir, trainer, ckpt.step)
-        started = time.perf_counter()
-        with processes.errors_from_main():
-            last = trainer.fit(config.steps, monitor)
-    _finish(console, run_dir, trainer, last, time.perf_counter() - started)
-    return run_dir
+
+    def tidy() -> None:  # the log lines and temporary files of the steps after the checkpoint
+        runs.truncate_metrics(run_dir, ckpt.step)
+        runs.remove_temporaries(run_dir)
+
+    return _fit(trainer, console, _loggers(processes, config), ckpt.step, [], tidy)
 
 
 def _finish(console: Console, run_dir: Path, trainer: Trainer, last: Path, seconds: float) -> None:

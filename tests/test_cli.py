@@ -95,6 +95,15 @@ def test_resume_equals_uninterrupted_training_bit_for_bit(cli, loss):
     assert steps == [2, 3, 4, 6]
 
 
+def test_a_resumed_run_records_the_same_provenance_as_the_first(cli):
+    from gantoolkit.checkpoint import load_checkpoint
+
+    assert cli(*train_args("--steps", "2", "--checkpoint-every", "2", "--out", "run")).exit_code == 0
+    assert cli("train", "--resume", "run", "--steps", "4").exit_code == 0
+    first, resumed = (load_checkpoint(Path(f"run/checkpoints/step-0000000{s}.safetensors")) for s in (2, 4))
+    assert resumed.components == first.components and resumed.components["data"]["name"] == "digits"
+
+
 def test_lr_decay_falls_linearly_to_zero_and_resumes_bit_for_bit(cli):
     common = ("--loss", "bce", "--lr", "0.0002", "--lr-decay", "0.5", "--steps", "8", "--checkpoint-every", "4")
     assert cli(*train_args(*common, "--out", "straight")).exit_code == 0
