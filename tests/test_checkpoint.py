@@ -42,13 +42,14 @@ def test_metadata_describes_the_run(tiny_run):
     assert ckpt.kind == "training" and ckpt.step == 6
     assert ckpt.config.arch.name == "dcgan"
     assert ckpt.config.arch.options == {"ngf": 8, "ndf": 8, "critic_norm": "auto", "upsample": "transpose"}
-    assert ckpt.config.loss.options == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 0.0}
+    # the digits' recommended bce schedule (R1 1, EMA) fills what the command line left out
+    assert ckpt.config.loss.options == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 1.0}
     assert ckpt.config.cond.name == "onehot"
     assert ckpt.data.shape == (1, 8, 8) and ckpt.data.class_names == tuple("0123456789")
     assert ckpt.components["loss"]["distribution"] == "gantoolkit"
     assert ckpt.components["data"]["name"] == "digits"
     prefixes = {k.split(".")[0] for k in ckpt.tensors}
-    assert prefixes == {"generator", "critic", "optim", "rng"}
+    assert prefixes == {"generator", "critic", "ema", "optim", "rng"}
     assert ckpt.meta["format"] == "gantoolkit" and ckpt.meta["format_version"] == "1"
 
 

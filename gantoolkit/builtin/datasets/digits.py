@@ -16,10 +16,12 @@ DEFAULT_IMAGE_SIZE = 32
 RECOMMENDED_SIZE = 16
 RECOMMENDED_WIDTHS = {"dcgan": {"ngf": 32, "ndf": 32}}
 #: each built-in loss's schedule on the digits at that size, chosen by judged quality per CPU-minute
-#: (benchmarks/digits.py --sweep; the README's "Defaults that fit the data")
+#: (benchmarks/digits.py --curves and --first-run; the README's "Defaults that fit the data")
 SCHEDULES: dict[str, dict] = {
-    "wgan-gp": {"steps": 3000, "n_critic": 2, "lr": 2e-4, "ema": 0.99, "lr_decay": 0.5,
+    "wgan-gp": {"steps": 5000, "n_critic": 2, "lr": 2e-4, "ema": 0.99, "lr_decay": 0.5,
                 "loss": {"name": "wgan-gp", "lazy_every": 4}},
+    "bce": {"steps": 3000, "ema": 0.99, "lr_decay": 0.5, "loss": {"name": "bce", "r1": 1.0}},
+    "wgan": {"steps": 3000, "n_critic": 2, "lr": 2e-4, "ema": 0.99},
 }
 
 
