@@ -722,6 +722,9 @@ def test_every_endpoint_by_its_documented_name_with_good_and_bad_values(served, 
     assert client.predict(seed=4, class_name="1", api_name="/render")[2].startswith("seed 4 · class 1")  # still up
     log = capfd.readouterr()
     assert "Traceback" not in log.err + log.out and "Error" not in log.err, log.err
+    lines = log.err.splitlines()  # one short line per refusal
+    assert len([line for line in lines if line.startswith("refused ")]) == len(bad) + 5, log.err
+    assert all(len(line) < 300 for line in lines) and "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" not in log.err
 
 
 def test_an_unknown_endpoint_is_a_404(served, capfd):

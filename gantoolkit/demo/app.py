@@ -103,8 +103,15 @@ def _unchanged(payload: Any) -> Any:
     return payload
 
 
+def refused(where: str, message: str) -> gr.Error:
+    """The error a refused request gets (one line, no traceback), after one line in the server's log saying so."""
+    print(f"refused {where}: {message}", file=sys.stderr, flush=True)
+    return gr.Error(message, print_exception=False)
+
+
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A callback whose failures reach the page (or the API client) as one `gr.Error` line."""
+    """A callback whose failures reach the page (or the API client) as one `gr.Error` line; each refusal is one
+    line in the server's log."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -113,7 +120,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except gr.Error:
             raise
         except GanToolkitError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            raise refused(fn.__name__, str(e)) from None
         except Exception as e:  # a bug, not the user's fault: keep the server up and say so
             traceback.print_exc(file=sys.stderr)
             raise gr.Error(f"unexpected {type(e).__name__}: {str(e)[:200]}", print_exception=False) from None
@@ -473,7 +480,7 @@ def _exact_inputs(blocks: gr.Blocks) -> Callable[[Any, list[Any]], None]:
         if len(inputs) == len(block_fn.inputs) and all(inputs[i] is None for i in stateful):
             return  # the endpoint's values, and Gradio's empty slots for the session's state
         named = len(block_fn.inputs) - len(stateful)
-        raise gr.Error(f"/{block_fn.api_name} takes {named} values, got {len(inputs)}", print_exception=False)
+        raise refused(str(block_fn.api_name), f"/{block_fn.api_name} takes {named} values, got {len(inputs)}")
 
     return validate_inputs
 
