@@ -153,8 +153,11 @@ class Trainer:
                                                   self.update_d.scaler))  # fp16: its loss scale
         if penalty is not None:
             loss_d = loss_d + penalty
-            self._penalty += penalty.detach().float()  # the log's mean penalty (on the device: no sync)
         self.update_d(loss_d)  # backward, average over processes, step (loss-scaled under fp16)
+        if penalty is not None:  # the log's mean penalty, on the device (no sync); 0 for an update fp16 skipped
+            skipped = self.update_d.skipped
+            value = penalty.detach().float()
+            self._penalty += value if skipped is None else torch.where(skipped, 0.0, value)
         loss.after_discriminator_step(D)
         return loss_d, (fake_g, y_fake, codes)
 

@@ -222,7 +222,7 @@ CASES = [
     ("demo-pickle", ["demo", "evil.pt"], "'evil.pt' is a pickle file (protocol 2); gantoolkit never unpickles files"),
     ("demo-port", ["demo", "run", "--port", "0"], "--port must be between 1 and 65535, got 0"),
     ("unknown-direction-method", ["directions", "run", "--method", "sefaa", "--out", "d.safetensors"],
-     "unknown controller 'sefaa' (did you mean 'sefa'"),
+     "unknown finder 'sefaa' (did you mean 'sefa'"),
     ("zero-directions", ["directions", "run", "--method", "sefa", "--num", "0", "--out", "d.safetensors"],
      "num must be at least 1"),
     ("directions-over-a-checkpoint", ["directions", "run", "--method", "sefa", "--out",
