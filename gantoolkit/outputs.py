@@ -144,7 +144,10 @@ class Output:
         """The sample PNGs gantool wrote in the existing folder; anything else there is refused."""
         name = f"{self.flag} {str(self.path)!r}"
         if not stat.S_ISDIR(mode):
-            raise OutputError(f"{name} already exists and is not a folder", "give a new or empty folder")
+            what = "a file" if stat.S_ISREG(mode) else "a symbolic link" if stat.S_ISLNK(mode) else (
+                "a device, FIFO or socket")
+            raise OutputError(f"{name} already exists and is {what}, not a folder",
+                              "give a new or empty folder, or a FILE.png or FILE.npz")
         found = []
         for entry in sorted(os.scandir(self.path), key=lambda e: e.name):
             path = Path(entry.path)

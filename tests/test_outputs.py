@@ -375,8 +375,10 @@ def test_a_folder_of_pngs_is_replaced_only_when_gantool_sample_filled_it(cli, wo
     (work / "links").symlink_to("pngs")
     refused(cli, work, ["sample", "run", "--out", "links"], "--out 'links' is a symbolic link")
     (work / "README").write_text("a file without a suffix")
-    refused(cli, work, ["sample", "run", "--out", "README"], "--out 'README' already exists and is not a folder")
+    refused(cli, work, ["sample", "run", "--out", "README"], "'README' already exists and is a file, not a folder")
     refused(cli, work, ["sample", "run", "--out", "run/checkpoints"], "holds the command's input")
+    if os.path.exists("/dev/full"):  # a device named as a folder of PNGs: named as what it is
+        refused(cli, work, ["sample", "run", "--out", "/dev/full"], "'/dev/full' already exists and is a device")
 
 
 # -- the marks, the module, the help --------------------------------------------------------------------------------
