@@ -131,8 +131,9 @@ def test_without_the_plugin_its_checkpoint_says_what_to_install(trained, install
         assert out.returncode == 2
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
-        assert "needs arch 'resnet-sn' from the plugin distribution gantool-sngan 0.1.0" in lines[0]
-        assert "(pip install gantool-sngan)" in lines[0]
+        assert ("needs arch 'resnet-sn'; the checkpoint says it was made with the plugin distribution "
+                "gantool-sngan 0.1.0") in lines[0]
+        assert "pip install gantool-sngan)" in lines[0]
     info = gantool("info", "run", cwd=installed, site=None)  # reading the description needs no plugin
     assert info.returncode == 0 and "gantool-sngan 0.1.0" in info.stdout
 
