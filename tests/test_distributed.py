@@ -158,7 +158,8 @@ def test_two_process_run_writes_one_run_that_one_process_can_sample(runs_dir, cl
     run_dir = runs_dir / "straight"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-00000002.safetensors",
                                                                            "step-00000004.safetensors"]
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step-00000002.png", "step-00000004.png"]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        "final.png", "step-00000002.png", "step-00000004.png"]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4]  # written once, by rank 0
     tensors = load_file(run_dir / "checkpoints" / "step-00000004.safetensors")

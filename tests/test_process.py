@@ -27,7 +27,8 @@ def env(**extra: str) -> dict[str, str]:
 
 def start_training(out: Path, steps: int, every: int = 2) -> subprocess.Popen:
     args = ["train", *TINY_DCGAN, "--image-size", "8", "--steps", str(steps), "--checkpoint-every", str(every),
-            "--log-every", "1", "--sample-every", "1000", "--keep-checkpoints", "2", "--out", str(out)]
+            "--log-every", "1", "--sample-every", "1000", "--keep-checkpoints", "2", "--out", str(out),
+            "--lr-decay", "0"]  # constant rates: the killed run is resumed to a smaller --steps than it started with
     return subprocess.Popen([*GANTOOL, *args], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
