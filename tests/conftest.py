@@ -63,6 +63,24 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def train_once(*args: str) -> None:
+    """`gantool train ARGS...` in-process on one thread, for fixtures that train once per module or session."""
+    import torch
+    from typer.testing import CliRunner
+
+    from gantoolkit.cli import build_app
+    from gantoolkit.registry import reset_registry
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reset_registry()
+        result = CliRunner().invoke(build_app(), ["train", *map(str, args)])
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     """Run `gantool ARGS...` in-process with Typer's CliRunner, in a temporary working directory."""

@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import train_once
+
 pytestmark = pytest.mark.process  # every test here starts processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,21 +42,8 @@ DIGITS16 = ["--data", "digits", "--image-size", "16", "--arch", "dcgan", "--arch
 @pytest.fixture(scope="session")
 def digits16(tmp_path_factory) -> Path:
     """A conditional generator that draws recognisable 16x16 digits, trained once per session."""
-    import torch
-    from typer.testing import CliRunner
-
-    from gantoolkit.cli import build_app
-    from gantoolkit.registry import reset_registry
-
     out = tmp_path_factory.mktemp("digits16") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        reset_registry()
-        result = CliRunner().invoke(build_app(), ["train", *DIGITS16, "--out", str(out)])
-    finally:
-        torch.set_num_threads(threads)
-    assert result.exit_code == 0, result.output
+    train_once(*DIGITS16, "--out", out)
     return out
 
 

@@ -16,6 +16,7 @@ from gantoolkit.loggers import Logger
 from gantoolkit.outputs import HTML, PNG, identify
 from gantoolkit.registry import use_registry
 from gantoolkit.testing import check_logger, plugin_registry
+from tests.conftest import train_once
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,22 +48,8 @@ def logged_steps(run: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def tb_run(tmp_path_factory) -> Path:
     """200 steps of tiny digits with --logger tensorboard."""
-    import torch
-    from typer.testing import CliRunner
-
-    from gantoolkit.cli import build_app
-    from gantoolkit.registry import reset_registry
-
     run = tmp_path_factory.mktemp("tb") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        reset_registry()
-        result = CliRunner().invoke(build_app(), ["train", *TINY, "--steps", "200", "--logger", "tensorboard",
-                                                  "--out", str(run)])
-    finally:
-        torch.set_num_threads(threads)
-    assert result.exit_code == 0, result.output
+    train_once(*TINY, "--steps", "200", "--logger", "tensorboard", "--out", run)
     return run
 
 
