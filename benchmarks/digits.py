@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -191,9 +192,10 @@ def curves(every: int, n: int, out: Path) -> None:
     print(f"\nwrote {out}")
 
 
-def first_run(seeds: int, n: int, out: Path) -> None:
+def first_run(seeds: int, n: int, out: Path, flags: list[str]) -> None:
     """The README's command on 3 seeds, each timed (wall and CPU of the whole `gantool train` process), its final
-    model judged by the SVC on `n` samples (n/10 per class); seed 0's final grid is copied to docs/first-run.png."""
+    model judged by the SVC on `n` samples (n/10 per class); seed 0's final grid is copied to docs/first-run.png.
+    `flags` are added to the command (a schedule being tried, e.g. --steps 4000); the grid is then not copied."""
     from gantoolkit.data import to_uint8
     from gantoolkit.sampling import load_generator
 
@@ -201,7 +203,7 @@ def first_run(seeds: int, n: int, out: Path) -> None:
     root = Path(tempfile.mkdtemp(prefix="first-run-"))
     for seed in range(seeds):
         run = root / f"seed-{seed}"
-        command = [*FIRST_RUN, *(["--seed", str(seed)] if seed else []), "--out", str(run)]
+        command = [*FIRST_RUN, *flags, *(["--seed", str(seed)] if seed else []), "--out", str(run)]
         before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         with open(root / f"seed-{seed}.log", "w") as log:
             subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
@@ -219,9 +221,9 @@ def first_run(seeds: int, n: int, out: Path) -> None:
                   "worst_class": min(per_class), "per_class": per_class}
         print(json.dumps(record), flush=True)
         records.append(record)
-        if seed == 0:
+        if seed == 0 and not flags:
             shutil.copyfile(run / "samples" / "final.png", DOCS / "first-run.png")
-    print(f"\n`{' '.join(FIRST_RUN)}`, judged by the SVC ({n} samples, {n // 10} per class)\n")
+    print(f"\n`{' '.join([*FIRST_RUN, *flags])}`, judged by the SVC ({n} samples, {n // 10} per class)\n")
     print("| seed | wall | CPU | steps | asked-for class | worst class |")
     print("|---|---|---|---|---|---|")
     for r in records:
@@ -251,9 +253,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32, help="DCGAN ngf = ndf")
     parser.add_argument("--per-class", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None, help="default results/digits.json (digits_first_run.json)")
+    parser.add_argument("--flags", default="", help="with --first-run: flags added to the command (\"--steps 4000\")")
     args = parser.parse_args()
     if args.first_run:
-        return first_run(args.seeds or 3, args.n, args.out or RESULTS / "digits_first_run.json")
+        out = args.out or RESULTS / "digits_first_run.json"
+        return first_run(args.seeds or 3, args.n, out, shlex.split(args.flags))
     if args.curves:
         return curves(500, args.n, args.out or RESULTS / "digits_schedules.json")
     args.seeds, args.out = args.seeds or 1, args.out or RESULTS / "digits.json"
