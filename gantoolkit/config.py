@@ -31,9 +31,10 @@ MAX_LATENT_DIM = 65_536
 MAX_STEPS = 10**9
 #: largest count of any other loop a user's number drives (critic, refinement and edit steps, classifier epochs)
 MAX_ITERATIONS = 10**6
-#: settings that name a path or an action (where data lives, whether to download it): they come from the command
-#: line or the defaults, never from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
-FROM_COMMAND_LINE = ("data_root", "download")
+#: settings that name a path or say what the program does beyond training the run (where data lives, whether to
+#: download it, the device, compiling, CPU threads, loggers): they come from the command line or the defaults, never
+#: from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
+FROM_COMMAND_LINE = ("data_root", "download", "device", "compile", "threads", "loggers")
 
 
 @dataclass

@@ -108,6 +108,11 @@ class Dataset:
 class DataSource(ABC):
     """Base class of registered datasets: `load(request)` returns a `Dataset`."""
 
+    #: whether the ARGUMENT of `--data NAME:ARGUMENT` may name a file or folder (`folder:PATH`). A path is read only
+    #: when the command line gives it: a checkpoint's saved data is then not loaded on its own (`--resume` and
+    #: `evaluate` ask for `--data`). A source whose argument only picks one of its own sets (`toy:ring`) sets False.
+    argument_is_path: bool = True
+
     @abstractmethod
     def load(self, request: DataRequest) -> Dataset:
         """Read (or make) the whole dataset; raise `DataError` with a fix when that is not possible."""

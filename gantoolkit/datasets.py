@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gantoolkit.config import RunConfig
+from gantoolkit.config import Choice, RunConfig
 from gantoolkit.data import DataRequest, Dataset, DataSource
-from gantoolkit.errors import DataError
+from gantoolkit.errors import ConfigError, DataError
 from gantoolkit.registry import Registry
+
+#: the longest part of a file's data name shown in a message
+SHOWN = 80
 
 
 def load_dataset(config: RunConfig, registry: Registry) -> Dataset:
@@ -38,3 +41,24 @@ def load_dataset(config: RunConfig, registry: Registry) -> Dataset:
         raise DataError(f"dataset {config.data.name!r} made {'x'.join(map(str, info.shape[1:]))} images, not the "
                         f"--image-size {config.image_size} asked for", "its plugin ignores --image-size")
     return dataset
+
+
+def saved_data_path(choice: Choice, registry: Registry) -> str | None:
+    """`choice.name` (NAME:ARGUMENT) when it is data read from a file whose argument may name a file or folder (see
+    `DataSource.argument_is_path`; a factory that does not say is taken to read one), else None."""
+    spec, argument = registry.get("dataset", choice.name)
+    if argument is None:
+        return None
+    return choice.name if getattr(spec.load(), "argument_is_path", True) else None
+
+
+def refuse_saved_path(choice: Choice, registry: Registry, fix: str) -> None:
+    """ConfigError when a checkpoint's data names a path: a path is read only when the command line gives it.
+    `fix` is the command that gives it, up to its `--data`."""
+    saved = saved_data_path(choice, registry)
+    if saved is None:
+        return
+    spec, _ = registry.get("dataset", saved)
+    shown = saved if len(saved) <= SHOWN else saved[:SHOWN - 3] + "..."
+    raise ConfigError(f"the checkpoint says its data is {shown!r}, a path; gantool reads only the paths given on "
+                      f"the command line", f"{fix} --data {spec.name}:{spec.argument or 'ARGUMENT'}")

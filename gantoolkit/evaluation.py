@@ -228,11 +228,14 @@ def _no_sampler(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def load_matching_data(model: Any, data: str | None, data_root: str | None = None) -> Dataset:
-    """The dataset named by `data` (default: the one the model was trained on), at the model's size, checked."""
+    """The dataset named by `data` (default: the one the model was trained on, unless its checkpoint names a path:
+    a path is read only when the command line gives it), at the model's size, checked."""
     from gantoolkit.config import apply_layer
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.datasets import load_dataset, refuse_saved_path
     from gantoolkit.errors import DataError
 
+    if data is None:
+        refuse_saved_path(model.models.config.data, get_registry(), "name the data on the command line:")
     trained = model.data
     layer: dict[str, Any] = {"data": data or model.models.config.data.to_json()}
     if trained.is_image:

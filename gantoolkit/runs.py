@@ -78,8 +78,8 @@ def remove_temporaries(run: Path) -> None:
 
 
 def prune_checkpoints(run: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints."""
-    for _, path in list_checkpoints(run)[:-keep]:
+    """Delete all but the newest `keep` checkpoints (the newest is always kept: `keep` below 1 counts as 1)."""
+    for _, path in list_checkpoints(run)[:-max(keep, 1)]:
         path.unlink(missing_ok=True)
 
 

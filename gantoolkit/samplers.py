@@ -43,9 +43,9 @@ def create_sampler(name: str | None, assignments: list[str] | None = None, **sho
 
 
 def setup_sampler(sampler: Sampler, model: LoadedGenerator, seed: int = 0, class_index: int | None = None,
-                  truncation: float | None = None) -> Sampler:
-    """`sampler` set up on a loaded generator, ready to be called with (n, seed)."""
+                  truncation: float | None = None, data: str | None = None) -> Sampler:
+    """`sampler` set up on a loaded generator, ready to be called with (n, seed); `data` is the command's --data."""
     from gantoolkit.components import SamplerContext
 
-    sampler.setup(SamplerContext(model, seed, class_index, truncation))
+    sampler.setup(SamplerContext(model, seed, class_index, truncation, data))
     return sampler

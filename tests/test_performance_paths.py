@@ -182,7 +182,8 @@ def test_compile_keeps_checkpoint_keys_and_the_eager_penalty(cli, monkeypatch):
     with safe_open("run/checkpoints/step-00000002.safetensors", "pt") as f:
         assert not [k for k in f.keys() if "_orig_mod" in k]  # noqa: SIM118 (safe_open is not iterable)
     assert cli("sample", "run", "--n", "4", "--out", "x.npz").exit_code == 0
-    assert cli("train", "--resume", "run", "--steps", "3").exit_code == 0  # --compile is kept on resume
+    # a checkpoint chooses no --compile: a resume that wants it says so
+    assert cli("train", "--resume", "run", "--steps", "3", "--compile").exit_code == 0
 
 
 @pytest.mark.slow

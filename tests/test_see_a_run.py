@@ -66,7 +66,12 @@ def test_a_resumed_run_continues_the_same_curves_without_duplicated_steps(tb_run
     run = tmp_path / "copy"
     shutil.copytree(tb_run, run)
     (run / "checkpoints" / "step-00000200.safetensors").unlink()  # as if killed after logging steps 110..200
-    result = cli("train", "--resume", run, "--steps", "300")  # the saved config keeps --logger tensorboard
+    result = cli("train", "--resume", run, "--steps", "300")  # a checkpoint chooses no logger: it is said how
+    assert result.exit_code == 0, result.output
+    assert "note: the run was also logged with --logger tensorboard; a checkpoint does not choose loggers" in \
+        result.stderr and scalars(run, "loss/loss_d") == list(range(10, 201, 10))
+    (run / "checkpoints" / "step-00000300.safetensors").unlink()
+    result = cli("train", "--resume", run, "--steps", "300", "--logger", "tensorboard")
     assert result.exit_code == 0, result.output
     assert scalars(run, "loss/loss_d") == list(range(10, 301, 10)) == logged_steps(run)
     assert images(run) == [100, 200, 300]

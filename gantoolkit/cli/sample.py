@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         critic_steps: Annotated[Optional[int], typer.Option("--critic-steps", "--drs-steps", metavar="N", help="drs, refine: first train the critic on for N steps as a real-vs-generated classifier (--sampler-opt critic_steps=N).")] = None,
         refine_steps: Annotated[Optional[int], typer.Option(metavar="N", help="refine: gradient steps on each latent (default 10).")] = None,
         refine_rate: Annotated[Optional[float], typer.Option(metavar="R", help="refine: step size in latent space (default 0.01).")] = None,
+        data: Annotated[Optional[str], typer.Option(help="drs, refine with --critic-steps: the real data to train the critic on (default: the model's training data; a folder must be given).")] = None,
         force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     ) -> None:
         """Generate samples from a checkpoint."""
@@ -54,6 +55,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--n must be at least 1, got {n}")
         drawing = create_sampler(sampler, sampler_opt, critic_steps=critic_steps, refine_steps=refine_steps,
                                  refine_rate=refine_rate)
+        if data is not None and sampler is None:
+            raise ConfigError("--data is read only by a --sampler that trains on real data (drs, refine)",
+                              "drop --data, or add --sampler drs --critic-steps N")
         if sampler is not None and direction is not None:
             raise ConfigError(f"--sampler {sampler} cannot be combined with --direction")
         direction_file = direction.rpartition(":")[0] if direction and ":" in direction else None
@@ -67,6 +71,6 @@ def register(app: typer.Typer) -> None:
             samples, labels, cols = direction_strip(model, direction, parse_alphas(alphas, steps), n, seed, class_index, truncation)
             typer.echo("wrote " + save_samples(target, samples, labels, model.data, cols))
             return
-        samples, labels = setup_sampler(drawing, model, seed, class_index, truncation)(n, seed)
+        samples, labels = setup_sampler(drawing, model, seed, class_index, truncation, data)(n, seed)
         cols = model.data.num_classes if model.conditional and class_index is None and n >= model.data.num_classes else None
         typer.echo("wrote " + save_samples(target, samples, labels, model.data, cols))

@@ -34,6 +34,8 @@ def parse_shape(argument: str | None) -> tuple[int, int, int]:
 class RandomImages(DataSource):
     """`n` uniformly random uint8 images of shape C×H×W (a given `--image-size` overrides H and W); unlabelled."""
 
+    argument_is_path = False  # a shape, never a file
+
     def __init__(self, n: int = 1024) -> None:
         if n < 1:
             raise DataError(f"fake n must be at least 1, got {n}", "use e.g. n=1024")

@@ -25,6 +25,8 @@ def mixture_modes(name: str) -> tuple[list[list[float]], float]:
 class Mixture(DataSource):
     """`n` points from a 2-D Gaussian mixture, each from a uniformly chosen mode; labels are mode indices."""
 
+    argument_is_path = False  # a mixture name, never a file
+
     def __init__(self, n: int = 100_000) -> None:
         if n < 1:
             raise DataError(f"toy n must be at least 1, got {n}", "use e.g. n=100000")

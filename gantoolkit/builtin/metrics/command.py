@@ -75,7 +75,7 @@ def evaluate(
                              refine_rate=refine_rate)
 
     def draw(model):
-        return setup_sampler(drawing, model, seed)
+        return setup_sampler(drawing, model, seed, data=data)
 
     report = evaluate_checkpoint(checkpoint, data, parse_metric_list(metrics), n, features, out, seed, device, ema,
                                  sampler=draw, force=force, inputs=(spec.path,))
