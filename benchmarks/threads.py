@@ -8,6 +8,10 @@ the median over rounds, and each setting's slow-down over the best idle setting.
 
     python benchmarks/threads.py                 # about 15 minutes on 2 cores
     python benchmarks/threads.py --loads 0,6 --rounds 1 --steps 60
+    python benchmarks/threads.py --from-log results/threads.log   # the table again from a run's printed lines
+
+Each measurement is printed as it is made and the JSON is rewritten after each load level, so a run cut short keeps
+what it measured.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -48,15 +53,49 @@ def seconds_per_step(flags: list[str], env: dict[str, str], steps: int, log_ever
     return (last["elapsed_s"] - first["elapsed_s"]) / (last["step"] - first["step"])
 
 
+LINE = re.compile(r"^load (\d+)  (.+): ([0-9.]+) s/step$")
+
+
+def from_log(path: Path) -> dict[str, dict[str, list[float]]]:
+    """The measurements a run printed ("load N  SETTING: S s/step"), per load and setting; other lines skipped."""
+    times: dict[str, dict[str, list[float]]] = {}
+    for line in path.read_text().splitlines():
+        if match := LINE.match(line):
+            times.setdefault(match[1], {}).setdefault(match[2], []).append(float(match[3]))
+    return times
+
+
+def report(times: dict[str, dict[str, list[float]]], steps: int, out: Path) -> None:
+    """Print the table (median per load and setting, and its slow-down over the best idle setting); write the JSON."""
+    table = {load: {name: statistics.median(values) for name, values in row.items()} for load, row in times.items()}
+    idle = min(table.get("0", next(iter(table.values()))).values())
+    loads = list(table)
+    rounds = {load: max(len(v) for v in row.values()) for load, row in times.items()}
+    print(f"\nseconds per step of the README's first run ({steps} steps a run; median of the rounds: "
+          + ", ".join(f"{rounds[n]} at {n} busy" for n in loads) + "); x = over the best idle setting\n")
+    print("| setting | " + " | ".join(f"{n} busy" for n in loads) + " |")
+    print("|---|" + "---|" * len(loads))
+    for name in SETTINGS:
+        cells = [f"{table[n][name]:.3f} s ({table[n][name] / idle:.1f}x)" if name in table[n] else "" for n in loads]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"steps": steps, "rounds": rounds, "cpus": os.cpu_count(), "seconds_per_step": table,
+                               "measurements": times}, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loads", default="0,2,4,6")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--from-log", type=Path, default=None, help="rebuild the table from a run's printed lines")
     parser.add_argument("--out", type=Path, default=RESULTS / "threads.json")
     args = parser.parse_args()
+    if args.from_log:
+        return report(from_log(args.from_log), args.steps, args.out)
     log_every = max(1, args.steps // 5)
-    table: dict[str, dict[str, float]] = {}
+    measured: dict[str, dict[str, list[float]]] = {}
     for load in (int(x) for x in args.loads.split(",")):
         spinners = [subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=3600)]) for _ in range(load)]
         try:
@@ -68,23 +107,12 @@ def main() -> None:
                     flags, env = SETTINGS[name]
                     times[name].append(seconds_per_step(flags, env, args.steps, log_every))
                     print(f"load {load}  {name}: {times[name][-1]:.3f} s/step", flush=True)
-            table[str(load)] = {name: statistics.median(values) for name, values in times.items()}
+            measured[str(load)] = times
         finally:
             for p in spinners:
                 p.kill()
                 p.wait()
-    idle = min(table.get("0", next(iter(table.values()))).values())
-    loads = list(table)
-    print(f"\nseconds per step of the README's first run (median of {args.rounds}); x = over the best idle setting\n")
-    print("| setting | " + " | ".join(f"{n} busy" for n in loads) + " |")
-    print("|---|" + "---|" * len(loads))
-    for name in SETTINGS:
-        cells = [f"{table[n][name]:.3f} s ({table[n][name] / idle:.1f}x)" for n in loads]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"steps": args.steps, "rounds": args.rounds, "cpus": os.cpu_count(),
-                                    "seconds_per_step": table}, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+        report(measured, args.steps, args.out)
 
 
 if __name__ == "__main__":
