@@ -211,6 +211,47 @@ class TrainingController:
         return None
 
 
+class Augmentation(ABC):
+    """Differentiable augmentation of what the critic sees (`--augment NAME`, DiffAugment, ADA).
+
+    The trainer calls `augment(x, generator)` on every batch right before the critic scores it: the reals and the
+    fakes of each critic step and the fakes of the generator step, each with its own draws from `generator` (the
+    run's RNG, so runs are reproducible and resume bit for bit). It must be differentiable in `x` (the generator
+    learns through it) and keep x's shape, dtype and device. Penalties see the augmented batches. Nothing is
+    augmented when sampling or evaluating.
+    """
+
+    def setup(self, data: DataInfo) -> None:
+        """Bind to the data before training; raise `ConfigError` (with a fix) for data it cannot augment (the
+        default refuses anything but images)."""
+        from gantoolkit.errors import ConfigError
+
+        if not data.is_image:
+            raise ConfigError(f"--augment works on images only, and {data.source!r} is vectors",
+                              "leave --augment out (or --augment none)")
+
+    @abstractmethod
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A transformed copy of the batch `x` (B x C x H x W in model space), drawing only from `generator`."""
+
+    def observe(  # noqa: B027 - optional override
+        self, real_scores: torch.Tensor, total: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
+        """The critic's raw scores (B,) on the augmented reals of each critic step, detached (ADA adapts from them).
+        `total` sums a tensor over the run's processes (None: one process). Stay on the device: no host sync."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors that change while training (ADA's p), saved in every checkpoint as `augment.KEY`."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:  # noqa: B027 - optional override
+        """Restore `state_dict()` from a checkpoint (an empty dict: a checkpoint written before there was any)."""
+
+    def scalars(self) -> dict[str, torch.Tensor]:
+        """0-dim device tensors logged with the losses every step (averaged over `--log-every`), e.g. `ada_p`."""
+        return {}
+
+
 @dataclass
 class SamplerContext:
     """What a sampler is set up with: the loaded generator and what the command asked for."""
@@ -222,17 +263,13 @@ class SamplerContext:
     class_index: int | None = None
     #: `--truncation`, or None
     truncation: float | None = None
-    #: the command's `--data`, or None for the data the model was trained on (refused when its checkpoint names a
-    #: path: a path is read only when the command line gives it)
-    data: str | None = None
 
     def training_data(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The model's training data (or the command's `--data`) in model space (images in [-1, 1], or vectors) and
-        its labels, loaded now."""
+        """The model's training data in model space (images in [-1, 1], or vectors) and its labels, loaded now."""
         from gantoolkit.data import to_model_space
         from gantoolkit.evaluation import load_matching_data
 
-        dataset = load_matching_data(self.model, self.data)
+        dataset = load_matching_data(self.model, None)
         return to_model_space(dataset.data, dataset.info), dataset.labels
 
 

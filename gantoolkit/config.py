@@ -20,7 +20,7 @@ from gantoolkit.errors import ConfigError, did_you_mean
 from gantoolkit.options import coerce
 from gantoolkit.reading import PICKLE_SNIFF, open_regular, pickle_protocol
 
-COMPONENT_FIELDS = ("arch", "loss", "cond", "data")
+COMPONENT_FIELDS = ("arch", "loss", "cond", "data", "augment")
 #: largest training seed (the data order is seeded with seed * 1_000_003 + epoch, which must fit in 64 bits)
 MAX_SEED = 2**32 - 1
 #: largest --image-size (a whole dataset is held in memory at this size)
@@ -31,10 +31,9 @@ MAX_LATENT_DIM = 65_536
 MAX_STEPS = 10**9
 #: largest count of any other loop a user's number drives (critic, refinement and edit steps, classifier epochs)
 MAX_ITERATIONS = 10**6
-#: settings that name a path or say what the program does beyond training the run (where data lives, whether to
-#: download it, the device, compiling, CPU threads, loggers): they come from the command line or the defaults, never
-#: from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
-FROM_COMMAND_LINE = ("data_root", "download", "device", "compile", "threads", "loggers")
+#: settings that name a path or an action (where data lives, whether to download it): they come from the command
+#: line or the defaults, never from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
+FROM_COMMAND_LINE = ("data_root", "download")
 
 
 @dataclass
@@ -57,6 +56,8 @@ class RunConfig:
     cond: Choice = field(default_factory=lambda: Choice("none"))
     data: Choice = field(default_factory=lambda: Choice("digits"))
     controllers: list[Choice] = field(default_factory=list)
+    #: what the critic's inputs go through while training (`--augment`; "none": nothing)
+    augment: Choice = field(default_factory=lambda: Choice("none"))
     latent_dim: int = 100
     image_size: int | None = None
     batch_size: int = 64
@@ -168,7 +169,8 @@ def _flag(name: str) -> str:
 
 FIELD_TYPES: dict[str, Any] = typing.get_type_hints(RunConfig)
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
-ALIASES = {"architecture": "arch", "conditioning": "cond", "dataset": "data", "controller": "controllers"}
+ALIASES = {"architecture": "arch", "conditioning": "cond", "dataset": "data", "controller": "controllers",
+           "augmentation": "augment"}
 
 
 def parse_choice(value: Any, where: str) -> Choice:

@@ -72,6 +72,12 @@ def register_loggers(register: Register) -> None:
 
 
 @hookspec
+def register_augmentations(register: Register) -> None:
+    """Register `gantoolkit.components.Augmentation` factories: what the critic's inputs go through while training
+    (`gantool train --augment NAME`)."""
+
+
+@hookspec
 def register_configs(register: Register) -> None:
     """Register named presets: `register(name, values: dict, summary=...)`, used as `--config NAME`."""
 

@@ -69,6 +69,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "check_sampler"),
     Kind("logger", "register_loggers", "loggers", "--logger", "gantoolkit.loggers:Logger", (), None,
          "check_logger"),
+    Kind("augmentation", "register_augmentations", "augmentations", "--augment", "gantoolkit.components:Augmentation",
+         ("augment", "augments"), "augment", "check_augmentation"),
     Kind("config", "register_configs", "configs", "--config", None, ("preset", "presets"), None, "check_config"),
     Kind("command", "register_commands", "commands", None, None, (), None, "check_command"),
 )}

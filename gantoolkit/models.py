@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gantoolkit.components import Architecture, Conditioning, Loss, ModelSpec, TrainingController
+from gantoolkit.components import Architecture, Augmentation, Conditioning, Loss, ModelSpec, TrainingController
 from gantoolkit.config import RunConfig
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import ConfigError
@@ -81,6 +81,8 @@ class GanModels:
     conditioning: Conditioning
     controllers: dict[str, TrainingController]
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: what the critic's inputs go through while training (None when built for sampling)
+    augment: Augmentation | None = None
 
     def sample_inputs(
         self, n: int, generator: torch.Generator, device: torch.device, labels: torch.Tensor | None = None
@@ -102,8 +104,9 @@ def discriminator_input_shape(data: DataInfo, extra: int) -> tuple[int, ...]:
     return (data.shape[0] + extra, *data.shape[1:])
 
 
-def build_models(config: RunConfig, data: DataInfo, registry: Registry) -> GanModels:
-    """Create every component named in `config` and compose the networks for `data`."""
+def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment: bool = True) -> GanModels:
+    """Create every component named in `config` and compose the networks for `data` (and, with `augment`, the
+    augmentation the critic's inputs go through while training: sampling needs none)."""
     provenance: dict[str, Any] = {}
 
     def create(kind: str, key: str, choice: Any) -> Any:
@@ -132,6 +135,11 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry) -> GanMo
         _expect(controller, TrainingController, "controller", choice.name)
         controller.setup(data, config.latent_dim)
         controllers[choice.name] = controller
+    augmentation: Augmentation | None = None
+    if augment:
+        augmentation = create("augmentation", "augment", config.augment)
+        _expect(augmentation, Augmentation, "augmentation", config.augment.name)
+        augmentation.setup(data)
     arch.check(data)
     code_dim = 0
     for controller in controllers.values():  # codes are joined in this order (GanModels.sample_codes)
@@ -153,7 +161,7 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry) -> GanMo
             controller_modules[name] = module
     critic = Critic(d_body, cond, cond.critic_module(feature_dim), controller_modules)
     generator = Generator(g_body, cond, config.latent_dim, code_dim)
-    return GanModels(config, data, generator, critic, loss, cond, controllers, provenance)
+    return GanModels(config, data, generator, critic, loss, cond, controllers, provenance, augmentation)
 
 
 def _expect(obj: Any, cls: type, kind: str, name: str) -> None:

@@ -56,6 +56,24 @@ def parse_assignments(items: Iterable[str], what: str) -> dict[str, str]:
     return out
 
 
+def inline_options(value: str, flag: str) -> tuple[str, list[str]]:
+    """`NAME[:KEY=VALUE,...]` -> (NAME, ["KEY=VALUE", ...]). A comma-separated piece without "=" continues the
+    value before it, so `diffaug:policy=color,translation` is one option."""
+    name, sep, rest = value.partition(":")
+    if not name.strip():
+        raise ConfigError(f"{flag} needs a name, got {value!r}")
+    items: list[str] = []
+    for piece in rest.split(",") if sep and rest.strip() else []:
+        if "=" in piece:
+            items.append(piece.strip())
+        elif items:
+            items[-1] += "," + piece.strip()
+        else:
+            raise ConfigError(f"{flag} expects NAME[:KEY=VALUE,...], got {value!r}",
+                              f"for example {flag} {name.strip()}:KEY=VALUE")
+    return name.strip(), items
+
+
 def type_name(annotation: Any) -> str:
     if annotation is Any or annotation is _MISSING:
         return "any"

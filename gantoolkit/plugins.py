@@ -29,6 +29,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gantoolkit.builtin.controllers",
     "gantoolkit.builtin.metrics",
     "gantoolkit.builtin.loggers",
+    "gantoolkit.builtin.augment",
     "gantoolkit.builtin.samplers",
     "gantoolkit.builtin.packing",
     "gantoolkit.builtin.demo",

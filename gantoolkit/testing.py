@@ -60,6 +60,7 @@ __all__ = [
     "ComponentUnavailable",
     "ConformanceError",
     "check_architecture",
+    "check_augmentation",
     "check_command",
     "check_component",
     "check_conditioning",
@@ -155,6 +156,12 @@ RULES: dict[str, str] = {
     "sampler-describe": "Sampler.describe() returns one line",
     "logger-session": "a logger takes a session's records (start, scalars, a sample grid, a rollback, close) and a "
                       "resumed session's without raising, and writes only inside the run directory",
+    "augment-output": "Augmentation.augment returns a finite tensor of its input's shape, dtype and device",
+    "augment-seeded": "augment draws only from the generator it is given: the same generator state gives the same "
+                      "output, and torch's global RNG is left untouched",
+    "augment-gradients": "augment is differentiable: a finite, non-zero gradient reaches its input",
+    "augment-state": "state_dict() holds tensors that, loaded into a new instance, give the same output and scalars "
+                     "(ADA's p survives a checkpoint); scalars() are 0-dim float tensors",
     "config-valid": "a preset is a table of settings that RunConfig accepts",
     "config-components": "the component names in a preset are registered",
     "command": "a command is a typer.Typer or a function, not a core name, and answers --help",
@@ -1446,6 +1453,97 @@ def check_logger(
                 obj.close()
         outside = sorted(p.name for p in Path(tmp).iterdir() if p.name != "run")
         chk.require(not outside, "logger-session", lambda: f"it wrote outside the run directory: {outside}")
+
+
+def _check_augmentation_on(chk: _Check, built: Callable[[], Any], device: torch.device) -> None:
+    """The augmentation's rules on `device`."""
+    where = "" if device.type == "cpu" else f" on {device}"
+    obj = built()
+    x = (torch.rand(2 * BATCH, *IMAGE_SHAPE, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(device)
+    x.requires_grad_(True)
+    before = torch.get_rng_state()
+    with chk.step("augment-output", f"augment(x){where}"):
+        out = obj.augment(x, torch.Generator(device=device).manual_seed(5))
+    chk.require(isinstance(out, torch.Tensor) and out.shape == x.shape and out.dtype == x.dtype
+                and out.device == x.device, "augment-output",
+                lambda: f"augment(x){where} returned {_shape(out)} {getattr(out, 'dtype', '')} for "
+                        f"{_shape(x)} {x.dtype} on {x.device}")
+    chk.require(bool(torch.isfinite(out).all()), "augment-output", f"augment(x){where} returned NaN or inf")
+    chk.require(torch.equal(torch.get_rng_state(), before), "augment-seeded",
+                f"augment(x){where} drew from torch's global RNG; draw from the generator it is given")
+    again = obj.augment(x, torch.Generator(device=device).manual_seed(5))
+    chk.require(torch.equal(out, again), "augment-seeded",
+                f"augment(x){where} gave different outputs for two generators in the same state")
+    weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).to(device)
+    with chk.step("augment-gradients", f"backward through augment(x){where}"):
+        (out * weights).sum().backward()
+    grad = x.grad
+    chk.require(grad is not None and bool(torch.isfinite(grad).all()) and bool(grad.abs().sum() > 0),
+                "augment-gradients", f"augment(x){where} passes no finite, non-zero gradient to x")
+    scores = torch.rand(2 * BATCH, generator=torch.Generator().manual_seed(2)).to(device) + 0.1  # all "real"
+    with chk.step("augment-state", f"observe(scores) and state_dict(){where}"):
+        for _ in range(9):  # an adaptive p moves, and is between two adjustments when saved
+            obj.observe(scores)
+        state = obj.state_dict()
+        scalars = obj.scalars()
+    chk.require(isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()),
+                "augment-state", f"state_dict(){where} must map names to tensors, got {state!r:.80}")
+    chk.require(isinstance(scalars, dict) and all(isinstance(v, torch.Tensor) and v.dim() == 0
+                                                  and v.is_floating_point() for v in scalars.values()),
+                "augment-state", f"scalars(){where} must map names to 0-dim float tensors, got {scalars!r:.80}")
+    fresh = built()
+    with chk.step("augment-state", f"load_state_dict(state_dict()) into a new instance{where}"):
+        fresh.load_state_dict({k: v.detach().cpu().clone() for k, v in state.items()})  # as a checkpoint gives
+        for augmentation in (obj, fresh):
+            for _ in range(3):
+                augmentation.observe(scores)
+        theirs = fresh.augment(x.detach(), torch.Generator(device=device).manual_seed(7))
+        scalars = obj.scalars()
+    ours = obj.augment(x.detach(), torch.Generator(device=device).manual_seed(7))
+    chk.require(torch.equal(ours, theirs), "augment-state",
+                f"a new instance loaded with state_dict(){where} augments differently; some state that changes "
+                "while training (an adaptive probability?) is not in state_dict()")
+    fresh_scalars = fresh.scalars()
+    chk.require(fresh_scalars.keys() == scalars.keys() and all(
+        torch.equal(fresh_scalars[k].cpu(), scalars[k].cpu()) for k in scalars), "augment-state",
+                f"a new instance loaded with state_dict(){where} logs different scalars")
+
+
+@_quiet
+def check_augmentation(
+    augmentation: str | Callable[..., Any],
+    options: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    registry: Registry | None = None,
+    train: bool = True,
+) -> None:
+    """An augmentation on 3x8x8 images: setup, output, seeded draws from the generator given only, gradients, and a
+    state that survives a checkpoint (after it has observed critic scores); then dcgan + bce trained with it, saved,
+    reloaded and resumed bit for bit."""
+    name, registry = _resolve("augmentation", augmentation, name, registry)
+    chk = _Check("augmentation", name)
+    info = tiny_info(IMAGE_SHAPE)
+
+    def built() -> Any:
+        obj = _create(chk, registry, "augmentation", name, options)
+        with chk.step("setup", f"setup({info.source})"):
+            obj.setup(info)
+        return obj
+
+    other = _create(chk, registry, "augmentation", name, options)
+    try:
+        other.setup(tiny_info(VECTOR_SHAPE))
+    except ConfigError:
+        pass
+    except Exception as e:
+        chk.fail("setup", f"setup on vectors raised {type(e).__name__}: {_first_line(e)}; refuse data with ConfigError")
+    for device in _devices():
+        _check_augmentation_on(chk, built, device)
+    if train:
+        config = _config("dcgan", "bce", "none", None)
+        config.augment = Choice(name, dict(options or {}))
+        _train_roundtrip(chk, registry, config, tiny_dataset(IMAGE_SHAPE))
 
 
 def check_command(command: str, *, registry: Registry | None = None) -> None:

@@ -125,7 +125,7 @@ class Trainer:
             loss_d, fake = self.critic_step(k, keep_graph=reuse and k == self.n_critic - 1)
         self.D.requires_grad_(False)
         loss_g = self.generator_step(*(fake if reuse else self.fresh_fakes(len(fake[0]))))
-        return {**self._losses(loss_d, loss_g), "penalty": self._penalty / self.n_critic}
+        return {**self._losses(loss_d, loss_g), "penalty": self._penalty / self.n_critic, **self._augment_scalars()}
 
     def fresh_fakes(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """n new samples (classes drawn uniformly) with the generator's graph, for the generator step."""
@@ -144,7 +144,9 @@ class Trainer:
             with torch.set_grad_enabled(keep_graph):
                 fake_g = self.forward_g(z, y_fake, codes)  # G(z, y, codes), compiled with --compile
             fake = fake_g.detach()
+            real, fake = self._augment(real), self._augment(fake)  # what the critic sees (--augment), penalties too
             real_s, real_h = self.forward_d(real, y)  # D.score_and_features(x, y), compiled with --compile
+            self._observe(real_s)
             fake_s, fake_h = self.forward_d(fake, y_fake)
             loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
             loss_d = loss_d + self._controller_terms("discriminator", fake, fake_h, codes, y_fake, real, real_h, y)
@@ -165,6 +167,7 @@ class Trainer:
                        codes: torch.Tensor | None) -> torch.Tensor:
         """One generator update through the (frozen) critic, then the EMA."""
         with autocast(self.device, self.amp):
+            fake = self._augment(fake)  # differentiable: the generator learns through it
             fake_s, fake_h = self.forward_d(fake, labels)
             loss_g = self.loss.generator_loss(fake_s.float())
             loss_g = loss_g + self._controller_terms("generator", fake, fake_h, codes, labels)
@@ -172,6 +175,23 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.G)
         return loss_g
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as the critic sees it while training: through the run's augmentation, with draws of its own from
+        the run's RNG (so it resumes bit for bit); the batch itself without one."""
+        augmentation = self.models.augment
+        return x if augmentation is None else augmentation.augment(x, self.rng)
+
+    def _observe(self, real_scores: torch.Tensor) -> None:
+        """The critic's scores on the (augmented) reals, for an augmentation that adapts (ADA's p)."""
+        if self.models.augment is not None:
+            procs = self.procs
+            total = (lambda t: procs.mean(t) * procs.world_size) if procs.active else None
+            self.models.augment.observe(real_scores.detach(), total)
+
+    def _augment_scalars(self) -> dict[str, torch.Tensor]:
+        """What the augmentation logs with the losses (ADA's `ada_p`), as device tensors."""
+        return self.models.augment.scalars() if self.models.augment is not None else {}
 
     def set_learning_rates(self, factor: float) -> None:
         """Both optimizers at `factor` times their base rates (a host-side float: no sync). The base rate is kept in
@@ -425,6 +445,8 @@ class Trainer:
         tensors = {**prefixed("generator", self.G.state_dict()), **prefixed("critic", self.D.state_dict())}
         if self.ema is not None:
             tensors.update(prefixed("ema", self.ema.state_dict()))
+        if self.models.augment is not None:  # ADA's p and its running sums
+            tensors.update(prefixed("augment", self.models.augment.state_dict()))
         og, og_meta = optimizer_to_tensors("optim.generator", self.opt_g.state_dict())
         od, od_meta = optimizer_to_tensors("optim.critic", self.opt_d.state_dict())
         tensors.update(og)
@@ -523,7 +545,8 @@ class Trainer:
         self.rng.manual_seed(seed)
 
     def load_weights(self, ckpt: Checkpoint) -> None:
-        """Generator, critic, EMA and optimizer states (learning rates included) from a checkpoint."""
+        """Generator, critic, EMA and optimizer states (learning rates included) and the augmentation's state from a
+        checkpoint."""
         try:
             self.G.load_state_dict(ckpt.section("generator"))
             self.D.load_state_dict(ckpt.section("critic"))
@@ -532,6 +555,8 @@ class Trainer:
             optim = ckpt.json("optim")
             self.opt_g.load_state_dict(optimizer_from_tensors("optim.generator", ckpt.tensors, optim["generator"]))
             self.opt_d.load_state_dict(optimizer_from_tensors("optim.critic", ckpt.tensors, optim["critic"]))
+            if self.models.augment is not None:  # ADA's p goes back with the weights (also on a rollback)
+                self.models.augment.load_state_dict(ckpt.section("augment"))
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{ckpt.path} does not match the models it describes ({e})") from None
 

@@ -54,7 +54,7 @@ def valid_value(name: str) -> st.SearchStrategy:
     """Values a user may give for the setting `name` (in TOML or JSON form)."""
     positive = st.integers(1, 10**6)
     special = {
-        "arch": choices, "loss": choices, "cond": choices, "data": choices,
+        "arch": choices, "loss": choices, "cond": choices, "data": choices, "augment": choices,
         "controllers": st.lists(choices, max_size=3),
         "image_size": st.none() | st.integers(1, 4096), "n_critic": st.none() | positive,
         "seed": st.integers(0, MAX_SEED), "ema": st.floats(0, 0.999),

@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
             ("loss", cfg.loss.name + _options(cfg.loss.options)),
             ("conditioning", cfg.cond.name + _options(cfg.cond.options)),
             ("controllers", ", ".join(c.name + _options(c.options) for c in cfg.controllers) or "none"),
+            ("augmentation", cfg.augment.name + _options(cfg.augment.options)),
             ("data", f"{data.source}  {data.modality} {'x'.join(map(str, data.shape))}"),
             ("classes", f"{data.num_classes}: {', '.join(data.class_names[:12])}" if data.num_classes else "none"),
             ("latent size", str(cfg.latent_dim)),

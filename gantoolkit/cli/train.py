@@ -10,6 +10,7 @@ import typer
 from gantoolkit.cli.common import complete, err_console
 from gantoolkit.config import RunConfig, read_toml
 from gantoolkit.errors import ConfigError
+from gantoolkit.options import inline_options
 
 COMPONENTS = "Components"
 DATA = "Data"
@@ -28,6 +29,7 @@ EPILOG = (
     "  gantool train --config digits-conditional --steps 3000 --out runs/digits\n\n"
     "  gantool train --data folder:~/faces --image-size 64 --loss-opt label_smoothing=0.1\n\n"
     "  gantool train --resume runs/digits --steps 6000\n\n"
+    "  gantool train --data folder:~/few-faces --image-size 64 --augment diffaug:policy=color,translation\n\n"
     "  gantool train --nproc-per-node 4 --batch-size 256 --amp --compile   (4 GPUs; or: torchrun ... -m gantoolkit "
     "train ...)\n\n"
     "Flags override --config; each component's options are set with --<kind>-opt KEY=VALUE "
@@ -59,6 +61,8 @@ def register(app: typer.Typer) -> None:
         loss_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Loss option (repeatable).", rich_help_panel=COMPONENTS)] = None,
         cond_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Conditioning option (repeatable).", rich_help_panel=COMPONENTS)] = None,
         controller_opt: Annotated[Optional[list[str]], typer.Option(metavar="[NAME.]KEY=VALUE", help="Controller option (repeatable).", rich_help_panel=COMPONENTS)] = None,
+        augment: Annotated[Optional[str], typer.Option(metavar="NAME[:KEY=VALUE,...]", help="Augment what the critic sees, real and fake batches alike, for small data: diffaug or ada (images only; gantool list augmentations).", autocompletion=complete("augmentation"), rich_help_panel=COMPONENTS)] = None,
+        augment_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Augmentation option (repeatable), e.g. policy=color,translation.", rich_help_panel=COMPONENTS)] = None,
         config: Annotated[Optional[str], typer.Option("--config", "-c", help="Named preset (gantool list configs) or a TOML file.", autocompletion=complete("config"), rich_help_panel=COMPONENTS)] = None,
         data: Annotated[Optional[str], typer.Option(help="Dataset: digits (default), folder:PATH, mnist, toy:ring, ...", autocompletion=complete("dataset"), rich_help_panel=DATA)] = None,
         data_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Dataset option (repeatable).", rich_help_panel=DATA)] = None,
@@ -115,8 +119,11 @@ def register(app: typer.Typer) -> None:
         given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
         if controller:
             given["controllers"] = list(controller)
+        inline: list[str] = []
+        if augment is not None:
+            given["augment"], inline = inline_options(augment, "--augment")
         opts = {"arch": arch_opt or [], "loss": loss_opt or [], "cond": cond_opt or [], "data": data_opt or [],
-                "controller": controller_opt or []}
+                "controller": controller_opt or [], "augment": [*inline, *(augment_opt or [])]}
         console = err_console()
         if nproc_per_node is None and any(arguments[k] is not None for k in LAUNCH):
             raise ConfigError("--nnodes, --node-rank and --rdzv-* need --nproc-per-node")
