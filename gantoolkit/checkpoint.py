@@ -254,6 +254,17 @@ def _check_description(kind: str, step: int, data: DataInfo, components: Any, co
         raise ValueError(f"a latent size of {config.latent_dim:,} (at most {MAX_LATENT_DIM:,})")
 
 
+def build_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkitError:
+    """A failure to build a checkpoint's models, said as what the file claims: models too large for this machine
+    (see gantoolkit.sizing), or a component that is not installed (`missing_plugin_error`)."""
+    from gantoolkit.sizing import ModelTooLargeError
+
+    if isinstance(error, ModelTooLargeError):
+        return CheckpointError(f"{str(ckpt.path)!r} describes models this machine cannot hold: its {error.message}",
+                               "the file is damaged, or was made on a machine with more memory")
+    return missing_plugin_error(ckpt, error)
+
+
 def missing_plugin_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkitError:
     """Turn "unknown component" into "this checkpoint says it was made with plugin X (pip install X)". The name is
     the file's claim, so it is offered only when it is a valid distribution name (PEP 508) and a plain version, and

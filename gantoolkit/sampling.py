@@ -11,13 +11,14 @@ from pathlib import Path
 
 import torch
 
-from gantoolkit.checkpoint import Checkpoint, load_checkpoint, missing_plugin_error
+from gantoolkit.checkpoint import Checkpoint, build_error, load_checkpoint
 from gantoolkit.data import DataInfo
 from gantoolkit.device import resolve_device
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError
 from gantoolkit.models import GanModels, Generator, build_models
 from gantoolkit.registry import get_registry
 from gantoolkit.runs import resolve_checkpoint
+from gantoolkit.sizing import build_within_memory
 
 MAX_SEED = 2**63 - 1
 
@@ -143,9 +144,11 @@ def load_generator(path: str | Path, device: str = "cpu", prefer_ema: bool = Tru
     """Load the generator of a checkpoint file or of a run directory's newest checkpoint."""
     ckpt = load_checkpoint(resolve_checkpoint(path))
     try:
-        models = build_models(ckpt.config, ckpt.data, get_registry())
+        registry = get_registry()
+        models = build_within_memory(lambda: build_models(ckpt.config, ckpt.data, registry), ckpt.config, registry,
+                                     "")
     except GanToolkitError as e:
-        raise missing_plugin_error(ckpt, e) from None
+        raise build_error(ckpt, e) from None
     target = resolve_device(device)
     generator = models.generator
     state = ckpt.generator_state(prefer_ema)

@@ -1,5 +1,6 @@
-"""Hostile checkpoints on `--resume` and `evaluate`: a file chooses no path the program reads, nothing about how the
-program runs (device, compiling, threads, loggers), and cannot make a resume delete the run's checkpoints.
+"""Hostile checkpoints on `--resume` and `evaluate`, and absurd widths: a file chooses no path the program reads,
+nothing about how the program runs (device, compiling, threads, loggers), and cannot make a resume delete the
+run's checkpoints; models too large for the machine are refused before anything is allocated.
 
 Each test is the attack or the mistake a user would make, through the real CLI: exit code 2 and one `error:` line on
 stderr, no traceback, and nothing created or changed on disk.
@@ -178,3 +179,95 @@ def test_a_checkpoint_cannot_make_a_resume_delete_the_runs_checkpoints(cli, work
         done = cli("train", "--resume", "drun", "--steps", "6", "--keep-checkpoints", "2")
         assert done.exit_code == 0, done.output
         assert steps_held("drun") == [5, 6]
+
+
+# -- 3. models too large for the machine ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, expected", [
+    ("8", "of 276,000,001,025 parameters (1.1 TB as float32), more than the"),  # one wide layer
+    ("64", "too large for any machine (their sizes overflow 64 bits)"),  # two: ngf*8 x ngf*4 x 4 x 4 weights
+])
+def test_an_absurd_width_on_the_command_line_is_refused_before_anything_is_allocated(cli, work, size, expected):
+    before = snapshot(work)
+    line = refused(cli("train", "--arch", "dcgan", "--arch-opt", "ngf=1000000000", "--latent-dim", "16",
+                       "--image-size", size, "--steps", "1", "--out", "big"), "ngf=1000000000")
+    assert "architecture 'dcgan' with ngf=1000000000" in line and f"a latent size of 16 makes models {expected}" in line
+    assert line.endswith("(use smaller widths (--arch-opt) or a smaller --latent-dim)")
+    refused(cli("train", *TINY_DCGAN[:-2], "--latent-dim", str(10**9), "--steps", "1", "--out", "big"),
+            "--latent-dim must be at most 65,536, got 1,000,000,000")
+    assert not Path("big").exists() and not Path("runs").exists() and snapshot(work) == before
+
+
+def test_a_checkpoint_claiming_absurd_widths_is_refused_before_its_models_are_built(cli, work):
+    wide = {"arch": {"name": "dcgan", "options": {"ngf": 10**9, "ndf": 8}}}
+    path = rewrite(DIGITS_CKPT, work / "wide.safetensors", config=wide)
+    rewrite(DIGITS_CKPT, Path("wide-run/checkpoints/step-00000004.safetensors"), config=wide)
+    before = snapshot(work)
+    for args in (["sample", path, "--out", "x.png"], ["demo", path],
+                 ["evaluate", path, "--metrics", "nn", "--out", "r.json"],
+                 ["train", "--resume", "wide-run", "--steps", "9"]):
+        line = refused(cli(*args), "describes models this machine cannot hold: its architecture 'dcgan' with "
+                                   "ngf=1000000000")
+        assert line.endswith("(the file is damaged, or was made on a machine with more memory)")
+    assert snapshot(work) == before
+
+
+def test_an_allocation_that_fails_while_the_models_are_built_is_one_line(cli, work, monkeypatch):
+    """Where the parameters cannot be counted beforehand, a failed allocation is the same refusal."""
+    from gantoolkit import sizing, training
+
+    def exhausted(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you "
+                           "tried to allocate 1099511627776 bytes.")
+
+    monkeypatch.setattr(sizing, "counted_values", lambda build: None)
+    monkeypatch.setattr(training, "build_models", exhausted)
+    line = refused(cli("train", *TINY_DCGAN, "--image-size", "8", "--steps", "1", "--out", "r"), "ngf=8")
+    assert "makes models too large for the memory available (use smaller widths" in line
+    assert not Path("r").exists()
+
+
+def test_the_count_is_exact_and_draws_no_random_numbers(monkeypatch):
+    from gantoolkit import sizing
+    from gantoolkit.config import Choice, RunConfig
+    from gantoolkit.data import IMAGE, DataInfo
+    from gantoolkit.models import build_models
+    from gantoolkit.registry import get_registry
+
+    config = RunConfig(arch=Choice("dcgan", {"ngf": 8, "ndf": 8}), cond=Choice("onehot"), latent_dim=16)
+    info, registry = DataInfo("digits", IMAGE, (1, 8, 8), 10), get_registry()
+
+    def build():
+        return build_models(config, info, registry)
+
+    torch.manual_seed(0)
+    counted = sizing.counted_values(build)
+    first = build()  # the same weights as without the count before it
+    torch.manual_seed(0)
+    again = build()
+    assert all(torch.equal(a, b) for a, b in zip(first.generator.state_dict().values(),
+                                                 again.generator.state_dict().values(), strict=True))
+    real = sum(t.numel() for m in (first.generator, first.critic) for t in (*m.parameters(), *m.buffers()))
+    assert counted == real > 0
+    monkeypatch.setattr(sizing, "available_memory", lambda: real * sizing.BYTES_PER_VALUE)
+    assert sizing.build_within_memory(build, config, registry, "hint").generator is not None  # exactly fits
+    monkeypatch.setattr(sizing, "available_memory", lambda: real * sizing.BYTES_PER_VALUE - 1)
+    with pytest.raises(sizing.ModelTooLargeError, match=f"makes models of {real:,} parameters"):
+        sizing.build_within_memory(build, config, registry, "hint")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "mlp", "--data", "toy:ring", "--latent-dim", "4", "--data-opt", f"n={10**12}"],
+     "toy n must be between 1 and 10,000,000, got 1,000,000,000,000"),
+    ([*TINY_DCGAN, "--image-size", "8", "--track", "classes", "--track-n", str(10**9)],
+     "--track-n must be between 2 and 100,000, got 1,000,000,000"),
+])
+def test_absurd_data_and_measurement_sizes_are_refused(cli, work, args, message):
+    before = snapshot(work)
+    refused(cli("train", *args, "--steps", "1", "--out", "big"), message)
+    rewrite(DIGITS_CKPT, Path("sized/checkpoints/step-00000004.safetensors"),
+            config={"track": ["classes"], "track_n": 10**9})
+    refused(cli("train", "--resume", "sized", "--steps", "9"), "--track-n must be between 2 and 100,000")
+    assert not Path("big").exists() and not Path("runs").exists()
+    assert {k: v for k, v in snapshot(work).items() if not k.startswith("sized")} == before

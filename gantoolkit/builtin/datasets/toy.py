@@ -11,6 +11,8 @@ from gantoolkit.errors import DataError
 
 #: the data never depends on the run's seed, so every run (and every metric) sees the same points
 DATA_SEED = 0
+#: the most points of a mixture (100 times the benchmarks' 100,000; a checkpoint may claim any n)
+MAX_POINTS = 10_000_000
 
 
 def mixture_modes(name: str) -> tuple[list[list[float]], float]:
@@ -28,8 +30,8 @@ class Mixture(DataSource):
     argument_is_path = False  # a mixture name, never a file
 
     def __init__(self, n: int = 100_000) -> None:
-        if n < 1:
-            raise DataError(f"toy n must be at least 1, got {n}", "use e.g. n=100000")
+        if not 1 <= n <= MAX_POINTS:
+            raise DataError(f"toy n must be between 1 and {MAX_POINTS:,}, got {n:,}", "use e.g. n=100000")
         self.n = n
 
     def load(self, request: DataRequest) -> Dataset:
