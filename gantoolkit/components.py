@@ -263,13 +263,17 @@ class SamplerContext:
     class_index: int | None = None
     #: `--truncation`, or None
     truncation: float | None = None
+    #: the command's `--data`, or None for the data the model was trained on (refused when its checkpoint names a
+    #: path: a path is read only when the command line gives it)
+    data: str | None = None
 
     def training_data(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The model's training data in model space (images in [-1, 1], or vectors) and its labels, loaded now."""
+        """The model's training data (or the command's `--data`) in model space (images in [-1, 1], or vectors) and
+        its labels, loaded now."""
         from gantoolkit.data import to_model_space
         from gantoolkit.evaluation import load_matching_data
 
-        dataset = load_matching_data(self.model, None)
+        dataset = load_matching_data(self.model, self.data)
         return to_model_space(dataset.data, dataset.info), dataset.labels
 
 

@@ -14,22 +14,22 @@ import torch
 from rich.console import Console
 
 from gantoolkit import distributed, runs
-from gantoolkit.checkpoint import TRAINING, Checkpoint, build_error, load_checkpoint, missing_plugin_error
+from gantoolkit.checkpoint import TRAINING, Checkpoint, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.data import DataInfo
-from gantoolkit.datasets import load_dataset
+from gantoolkit.datasets import load_dataset, refuse_saved_path, saved_data_path
 from gantoolkit.device import resolve_device, set_threads
 from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
 from gantoolkit.loggers import Loggers
 from gantoolkit.models import GanModels, build_models
 from gantoolkit.progress import Monitor
 from gantoolkit.registry import Registry, get_registry
-from gantoolkit.sizing import build_within_memory
 from gantoolkit.trainer import Trainer, describe
 
-#: settings that may change when a run is resumed (everything else is fixed by the checkpoint)
+#: settings that may change when a run is resumed (everything else is fixed by the checkpoint; `data` only says where
+#: the run's own data is now, see `_resumed_data`)
 RESUMABLE = {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-             "data_root", "download", "on_nan", "compile", "lr", "lr_g", "lr_d", "loggers"}
+             "data_root", "download", "on_nan", "compile", "lr", "lr_g", "lr_d", "loggers", "data"}
 #: the learning-rate flags: on resume they replace the rates the checkpoint's optimizers had (saved from then on)
 RATES = ("lr", "lr_g", "lr_d")
 
@@ -99,8 +99,7 @@ def _setup(config: RunConfig, console: Console) -> tuple[distributed.Processes, 
 
 def _build_models(config: RunConfig, info: DataInfo, registry: Registry) -> GanModels:
     """The run's models, with the provenance of every part (the data source's included) for its checkpoints."""
-    models = build_within_memory(lambda: build_models(config, info, registry), config, registry,
-                                 "use smaller widths (--arch-opt) or a smaller --latent-dim")
+    models = build_models(config, info, registry)
     models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
     return models
 
@@ -150,12 +149,20 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
                               "resume from a run directory written by gantool train")
     if "lr" in overrides:  # --lr sets both rates, also where the run was started with --lr-g or --lr-d
         overrides = {"lr_g": None, "lr_d": None, **overrides}
+    registry = get_registry()
+    try:
+        registry.get("dataset", ckpt.config.data.name)
+    except GanToolkitError as e:
+        raise missing_plugin_error(ckpt, e) from None
+    overrides = {**overrides, **_resumed_data(ckpt, overrides.get("data"), registry, run_dir)}
+    if "keep_checkpoints" not in overrides:  # a file cannot make a run hold fewer checkpoints than it holds now
+        held = len(runs.list_checkpoints(run_dir))
+        overrides["keep_checkpoints"] = max(ckpt.config.keep_checkpoints, held, 1)
     config = apply_layer(ckpt.config, overrides, "resume").validate()
     if config.steps <= ckpt.step:
         raise ConfigError(
             f"the run is already at step {ckpt.step} of {config.steps}", f"pass --steps N with N > {ckpt.step}"
         )
-    registry = get_registry()
     processes, device, console = _setup(config, console)
     dataset = load_dataset(config, registry)
     if dataset.info.shape != ckpt.data.shape or dataset.info.num_classes != ckpt.data.num_classes:
@@ -167,7 +174,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
     try:
         models = _build_models(config, ckpt.data, registry)
     except GanToolkitError as e:
-        raise build_error(ckpt, e) from None
+        raise missing_plugin_error(ckpt, e) from None
     trainer = Trainer(models, dataset, run_dir, device, processes)
     trainer.load_state(ckpt)
     if any(k in overrides for k in RATES):  # after the checkpoint's optimizer states, which hold their own rates
@@ -179,7 +186,39 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         runs.truncate_metrics(run_dir, ckpt.step)
         runs.remove_temporaries(run_dir)
 
-    return _fit(trainer, console, _loggers(processes, config), ckpt.step, [], tidy)
+    return _fit(trainer, console, _loggers(processes, config), ckpt.step, _logger_note(ckpt, config, registry), tidy)
+
+
+def _logger_note(ckpt: Checkpoint, config: RunConfig, registry: Registry) -> list[str]:
+    """A line when the run was logged to loggers that this resume does not name (a checkpoint chooses no logger:
+    one may send the run elsewhere). Only installed loggers' names are printed, never other text of the file."""
+    saved = ckpt.json("config", {}).get("loggers")
+    known = set(registry.names("logger"))
+    missing = [n for n in saved if isinstance(n, str) and n in known and n not in config.loggers] \
+        if isinstance(saved, list) else []
+    if not missing:
+        return []
+    names = ",".join(dict.fromkeys(missing))
+    return [f"note: the run was also logged with --logger {names}; a checkpoint does not choose loggers, so add "
+            f"--logger {names} to go on logging there"]
+
+
+def _resumed_data(ckpt: Checkpoint, given: str | None, registry: Registry, run_dir: Path) -> dict[str, Any]:
+    """The `data` layer of a resume: none when the checkpoint's data names no path (digits, toy:ring: it is loaded as
+    saved); a path it names is read only when `--data` gives it again, the same source (the folder may have moved;
+    the shapes are checked after loading), its options kept."""
+    saved = ckpt.config.data
+    if given is None:
+        run = shlex.quote(str(run_dir))
+        refuse_saved_path(saved, registry, f"give the run's data again: gantool train --resume {run}")
+        return {}
+    spec, _ = registry.get("dataset", saved.name)
+    named, _ = registry.get("dataset", given)
+    if named.name != spec.name or (saved_data_path(saved, registry) is None and given != saved.name):
+        usage = f"--data {spec.name}:{spec.argument}" if saved_data_path(saved, registry) else f"--data {saved.name}"
+        raise ConfigError(f"--data {given} is not the data the run was trained on; a resumed run reads its own data "
+                          f"(--data only says where it is now)", f"drop --data, or give {usage}")
+    return {"data": {"name": given, **saved.options}}
 
 
 def _finish(console: Console, run_dir: Path, trainer: Trainer, last: Path, seconds: float) -> None:
