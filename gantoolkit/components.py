@@ -89,6 +89,10 @@ class Loss(ABC):
     n_critic: int = 1
     #: whether the critic may use BatchNorm (a per-sample gradient penalty forbids it)
     critic_batchnorm: bool = True
+    #: whether `generator_loss` also takes the critic's scores of a real batch (relativistic losses): the trainer then
+    #: calls `generator_loss(fake_scores, real_scores)` at the cost of one more critic pass in the generator step; a
+    #: loss that leaves it False is called with the fake scores alone and pays nothing
+    needs_real_scores: bool = False
 
     def optimizer(self) -> OptimizerSpec:
         """The recommended optimizer for both networks (users may override it)."""
@@ -100,7 +104,9 @@ class Loss(ABC):
 
     @abstractmethod
     def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
-        """Scalar loss the generator minimises."""
+        """Scalar loss the generator minimises. With `needs_real_scores` it is called as
+        `generator_loss(fake_scores, real_scores)`: the critic's (B,) scores of the last critic step's real batch,
+        computed without gradients, the i-th real paired with the i-th fake."""
 
     def penalty(self, ctx: PenaltyContext) -> torch.Tensor | None:
         """An extra critic term that needs the critic itself (e.g. a gradient penalty); None for none."""

@@ -5,8 +5,8 @@ Plugin authors call these from their own tests::
     from gantoolkit.testing import check_loss, plugin_registry
     import my_gan_plugin
 
-    def test_lsgan_conforms():
-        check_loss("lsgan", registry=plugin_registry(my_gan_plugin))
+    def test_my_loss_conforms():
+        check_loss("lsgan-targets", registry=plugin_registry(my_gan_plugin))
 
 Each `check_*` function checks shapes, dtypes, devices (the CPU always, CUDA when there is one), finite values and
 flowing gradients, then trains a few real steps through `gantoolkit.trainer.Trainer` on tiny data with built-in
@@ -102,6 +102,7 @@ RULES: dict[str, str] = {
     "deterministic-build": "the same torch seed builds the same weights",
     "n-critic": "Loss.n_critic is an int >= 1",
     "critic-batchnorm-flag": "Loss.critic_batchnorm is a bool",
+    "real-scores-flag": "Loss.needs_real_scores is a bool (True: generator_loss takes the real scores too)",
     "optimizer": "Loss.optimizer() returns an OptimizerSpec with a known optimizer, lr > 0, betas in [0, 1)",
     "loss-scalar": "losses and penalties are 0-dim float tensors",
     "finite-losses": "losses stay finite, also for raw scores as large as +-30 (work on logits)",
@@ -725,6 +726,8 @@ def check_loss(
                 f"n_critic must be an int >= 1, got {n_critic!r}")
     chk.require(isinstance(obj.critic_batchnorm, bool), "critic-batchnorm-flag",
                 f"critic_batchnorm must be True or False, got {obj.critic_batchnorm!r}")
+    chk.require(isinstance(obj.needs_real_scores, bool), "real-scores-flag",
+                f"needs_real_scores must be True or False, got {obj.needs_real_scores!r}")
     _check_optimizer(chk, obj)
     for device in _devices():
         _check_loss_values(chk, obj, device)
@@ -760,6 +763,13 @@ def _loss_value(chk: _Check, what: str, value: Any, where: str) -> torch.Tensor:
     return value
 
 
+def _generator_loss(loss: Loss, fake_scores: torch.Tensor, real_scores: torch.Tensor) -> torch.Tensor:
+    """generator_loss as the trainer calls it: with the real scores too when the loss asks for them."""
+    if loss.needs_real_scores:
+        return cast(Any, loss).generator_loss(fake_scores, real_scores)
+    return loss.generator_loss(fake_scores)
+
+
 def _check_loss_values(chk: _Check, loss: Loss, device: torch.device) -> None:
     rng = torch.Generator().manual_seed(0)
     on = "" if device.type == "cpu" else f" on {device}"
@@ -787,7 +797,7 @@ def _check_loss_values(chk: _Check, loss: Loss, device: torch.device) -> None:
                         f"discriminator_loss {where} has a zero gradient")
         fake_g = fake0.to(device).requires_grad_(True)
         with chk.step("loss-scalar", f"generator_loss {where}"):
-            lg = loss.generator_loss(fake_g)
+            lg = _generator_loss(loss, fake_g, real0.to(device))
         _loss_value(chk, "generator_loss", lg, where)
         with chk.step("gradients", f"the gradient of generator_loss {where}"):
             (gg,) = torch.autograd.grad(lg, [fake_g], allow_unused=True)
@@ -796,7 +806,8 @@ def _check_loss_values(chk: _Check, loss: Loss, device: torch.device) -> None:
     high, low = torch.ones(8, device=device), -torch.ones(8, device=device)
     with torch.no_grad():
         right, wrong = loss.discriminator_loss(high, low), loss.discriminator_loss(low, high)
-        g_high, g_low = loss.generator_loss(high), loss.generator_loss(low)
+        even = torch.zeros(8, device=device)  # the real scores a relativistic loss compares with
+        g_high, g_low = _generator_loss(loss, high, even), _generator_loss(loss, low, even)
     chk.require(right < wrong, "score-direction",
                 lambda: f"discriminator_loss(real=+1, fake=-1) = {right.item():.4g} is not below "
                         f"discriminator_loss(real=-1, fake=+1) = {wrong.item():.4g}; higher scores must mean 'real'")

@@ -146,6 +146,8 @@ class Trainer:
             fake = fake_g.detach()
             real, fake = self._augment(real), self._augment(fake)  # what the critic sees (--augment), penalties too
             real_s, real_h = self.forward_d(real, y)  # D.score_and_features(x, y), compiled with --compile
+            if loss.needs_real_scores:  # the generator step scores this batch again (relativistic losses)
+                self._real_batch = real, y
             self._observe(real_s)
             fake_s, fake_h = self.forward_d(fake, y_fake)
             loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
@@ -169,7 +171,13 @@ class Trainer:
         with autocast(self.device, self.amp):
             fake = self._augment(fake)  # differentiable: the generator learns through it
             fake_s, fake_h = self.forward_d(fake, labels)
-            loss_g = self.loss.generator_loss(fake_s.float())
+            if self.loss.needs_real_scores:  # paired with the reals of the last critic step, as the critic sees them
+                with torch.no_grad():
+                    real_s, _ = self.forward_d(*self._real_batch)
+                relativistic: Any = self.loss  # generator_loss(fake_scores, real_scores)
+                loss_g = relativistic.generator_loss(fake_s.float(), real_s.float())
+            else:
+                loss_g = self.loss.generator_loss(fake_s.float())
             loss_g = loss_g + self._controller_terms("generator", fake, fake_h, codes, labels)
         self.update_g(loss_g)
         if self.ema is not None:

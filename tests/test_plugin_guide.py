@@ -68,8 +68,8 @@ def test_the_complete_loss_plugin_is_under_40_lines():
 
 
 #: the guide's other complete examples, each packaged by the tests as its own distribution
-EXAMPLES = ("my_arch", "my_r1", "my_cond", "my_controller", "my_finder", "my_data", "my_metric", "my_sampler",
-            "my_command")
+EXAMPLES = ("my_arch", "my_r1", "my_ragan", "my_cond", "my_controller", "my_finder", "my_data", "my_metric",
+            "my_sampler", "my_command")
 PYPROJECT = """[build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -134,9 +134,9 @@ def lsgan(guide_site) -> Path:
     """The guide's gantool-lsgan, installed in ROOT/site, and ROOT/run: two steps of a conditional DCGAN trained
     with it through the CLI (with one of its options)."""
     root = guide_site
-    train = gantool("train", "--loss", "lsgan", "--loss-opt", "real=0.9", "--cond", "onehot", "--image-size", "8",
-                    "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--latent-dim", "8", "--batch-size", "16",
-                    "--steps", "2", "--out", "run", cwd=root, site=root / "site")
+    train = gantool("train", "--loss", "lsgan-targets", "--loss-opt", "real=0.9", "--cond", "onehot",
+                    "--image-size", "8", "--arch-opt", "ngf=8", "--arch-opt", "ndf=8", "--latent-dim", "8",
+                    "--batch-size", "16", "--steps", "2", "--out", "run", cwd=root, site=root / "site")
     assert train.returncode == 0, train.stderr
     return root
 
@@ -145,8 +145,8 @@ def lsgan(guide_site) -> Path:
 def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
     site = lsgan / "site"
     listing = json.loads(gantool("list", "losses", "--json", cwd=lsgan, site=site).stdout)
-    assert {"name": "lsgan", "distribution": "gantool-lsgan"}.items() <= next(
-        r for r in listing if r["name"] == "lsgan").items()
+    assert {"name": "lsgan-targets", "distribution": "gantool-lsgan"}.items() <= next(
+        r for r in listing if r["name"] == "lsgan-targets").items()
     assert (lsgan / "run" / "checkpoints" / "step-00000002.safetensors").exists()
     tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], lsgan / "gantool-lsgan",
                 site)
@@ -162,6 +162,7 @@ def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
     [
         ("examples/my_arch.py", check_architecture, "conv-lite", {"options": {"width": 8}}),
         ("examples/my_r1.py", check_loss, "bce-r1", {}),
+        ("examples/my_ragan.py", check_loss, "ragan", {}),
         ("examples/my_cond.py", check_conditioning, "projection-lite", {}),
         ("examples/my_controller.py", check_controller, "code-regression", {"options": {"weight": "0.5"}}),
         ("examples/my_data.py", check_dataset, "spiral", {"argument": "2", "options": {"n": "512"}}),
