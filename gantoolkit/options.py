@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -45,10 +46,15 @@ def option_schema(factory: Callable[..., Any]) -> dict[str, OptionInfo]:
     return out
 
 
+#: the commas of "a=1,b=2" that start another KEY=VALUE pair
+_PAIRS = re.compile(r",(?=\s*[A-Za-z_][\w-]*\s*=)")
+
+
 def parse_assignments(items: Iterable[str], what: str) -> dict[str, str]:
-    """["a=1", "b=x"] -> {"a": "1", "b": "x"}; `what` names the flag in errors."""
+    """["a=1", "b=x"] -> {"a": "1", "b": "x"}; `what` names the flag in errors. One item may hold several pairs,
+    "r1=1,r2=1": a comma starts a new pair only before KEY=, so values with commas ("betas=0,0.9") stay whole."""
     out: dict[str, str] = {}
-    for item in items:
+    for item in (piece for entry in items for piece in _PAIRS.split(entry)):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}", "for example ngf=32")

@@ -43,7 +43,8 @@ def test_metadata_describes_the_run(tiny_run):
     assert ckpt.config.arch.name == "dcgan"
     assert ckpt.config.arch.options == {"ngf": 8, "ndf": 8, "critic_norm": "auto", "upsample": "transpose"}
     # the digits' recommended bce schedule (R1 1, EMA) fills what the command line left out
-    assert ckpt.config.loss.options == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 1.0}
+    assert ckpt.config.loss.options == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 1.0,
+                                        "r2": 0.0}
     assert ckpt.config.cond.name == "onehot"
     assert ckpt.data.shape == (1, 8, 8) and ckpt.data.class_names == tuple("0123456789")
     assert ckpt.components["loss"]["distribution"] == "gantoolkit"
@@ -188,7 +189,8 @@ def test_a_checkpoint_records_every_option_and_one_that_records_none_still_sampl
     assert cli(*run).exit_code == 0
     info = json.loads(cli("info", "run/checkpoints/step-00000002.safetensors", "--json").stdout)
     assert info["arch"]["options"] == {"hidden_dim": 128, "g_depth": 4, "d_depth": 3}
-    assert info["loss"]["options"] == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 0.0}
+    assert info["loss"]["options"] == {"generator_loss": "non-saturating", "label_smoothing": 0.0, "r1": 0.0,
+                                       "r2": 0.0}
     assert load_checkpoint(tmp_path / "run/checkpoints/step-00000002.safetensors").config.data.options == {"n": 100000}
     checkpoints = tmp_path / "run" / "checkpoints"
     finished = load_file(str(checkpoints / "step-00000004.safetensors"))
