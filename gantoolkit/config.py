@@ -31,6 +31,8 @@ MAX_LATENT_DIM = 65_536
 MAX_STEPS = 10**9
 #: largest count of any other loop a user's number drives (critic, refinement and edit steps, classifier epochs)
 MAX_ITERATIONS = 10**6
+#: most samples of one --track measurement (twice FID's 50,000; they are drawn at once)
+MAX_TRACK_N = 100_000
 #: settings that name a path or say what the program does beyond training the run (where data lives, whether to
 #: download it, the device, compiling, CPU threads, loggers): they come from the command line or the defaults, never
 #: from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
@@ -126,8 +128,8 @@ class RunConfig:
             raise ConfigError(f"--latent-dim must be at most {MAX_LATENT_DIM:,}, got {self.latent_dim:,}")
         if self.steps > MAX_STEPS:
             raise ConfigError(f"--steps must be at most {MAX_STEPS:,}, got {self.steps:,}")
-        if self.track_n < 2:
-            raise ConfigError(f"--track-n must be at least 2, got {self.track_n}")
+        if not 2 <= self.track_n <= MAX_TRACK_N:
+            raise ConfigError(f"--track-n must be between 2 and {MAX_TRACK_N:,}, got {self.track_n:,}")
         if self.track:
             from gantoolkit.registry import get_registry
 

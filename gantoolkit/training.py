@@ -14,7 +14,7 @@ import torch
 from rich.console import Console
 
 from gantoolkit import distributed, runs
-from gantoolkit.checkpoint import TRAINING, Checkpoint, load_checkpoint, missing_plugin_error
+from gantoolkit.checkpoint import TRAINING, Checkpoint, build_error, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.data import DataInfo
 from gantoolkit.datasets import load_dataset, refuse_saved_path, saved_data_path
@@ -24,6 +24,7 @@ from gantoolkit.loggers import Loggers
 from gantoolkit.models import GanModels, build_models
 from gantoolkit.progress import Monitor
 from gantoolkit.registry import Registry, get_registry
+from gantoolkit.sizing import build_within_memory
 from gantoolkit.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint; `data` only says where
@@ -99,7 +100,8 @@ def _setup(config: RunConfig, console: Console) -> tuple[distributed.Processes, 
 
 def _build_models(config: RunConfig, info: DataInfo, registry: Registry) -> GanModels:
     """The run's models, with the provenance of every part (the data source's included) for its checkpoints."""
-    models = build_models(config, info, registry)
+    models = build_within_memory(lambda: build_models(config, info, registry), config, registry,
+                                 "use smaller widths (--arch-opt) or a smaller --latent-dim")
     models.provenance["data"] = registry.get("dataset", config.data.name)[0].provenance()
     return models
 
@@ -174,7 +176,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
     try:
         models = _build_models(config, ckpt.data, registry)
     except GanToolkitError as e:
-        raise missing_plugin_error(ckpt, e) from None
+        raise build_error(ckpt, e) from None
     trainer = Trainer(models, dataset, run_dir, device, processes)
     trainer.load_state(ckpt)
     if any(k in overrides for k in RATES):  # after the checkpoint's optimizer states, which hold their own rates
