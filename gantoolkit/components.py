@@ -30,10 +30,19 @@ class ModelSpec:
     generator_input_dim: int
     discriminator_input_shape: tuple[int, ...]
     critic_batchnorm: bool = True
+    #: the conditioning's normalisation layers for the generator (e.g. conditional BatchNorm), or None. When set, the
+    #: architecture (which declared `supports_conditional_norm`) makes every normalisation layer of its generator
+    #: with `generator_norm(num_features)`, calls each as layer(x, labels), and its generator body is called as
+    #: body(v, labels); `gantoolkit.layers` has the helpers (`generator_norm`, `LabelledSequential`)
+    generator_norm: Callable[[int], nn.Module] | None = None
 
 
 class Architecture(ABC):
     """Builds a generator body and a discriminator body for a `ModelSpec`."""
+
+    #: whether the generator can take the conditioning's normalisation layers (`ModelSpec.generator_norm`);
+    #: a conditioning that brings them (`Conditioning.conditional_norm`) is refused with an architecture that cannot
+    supports_conditional_norm: bool = False
 
     def check(self, data: DataInfo) -> None:  # noqa: B027 - optional override
         """Raise `ConfigError` (with a fix) when this architecture cannot model `data`."""
@@ -117,10 +126,20 @@ class Loss(ABC):
 
 
 class Conditioning:
-    """How a class label enters the generator and the discriminator (every method has a default)."""
+    """How a class label enters the generator and the discriminator (every method has a default).
+
+    A scheme may own trainable parts on both sides: `generator_module()` (trained with the generator's optimizer,
+    saved with it and averaged by its EMA), `critic_module(feature_dim)` (trained with the critic's), and
+    normalisation layers of the generator (`conditional_norm`, `norm_layer`), which live in the generator's body. It
+    may add terms to both losses (`discriminator_term`, `generator_term`). A module it kept itself would be neither
+    trained nor saved.
+    """
 
     #: whether this scheme needs a labelled dataset
     requires_labels: bool = True
+    #: whether this scheme brings the generator's normalisation layers (`norm_layer`); only architectures that
+    #: declare `supports_conditional_norm` accept it
+    conditional_norm: bool = False
 
     def __init__(self) -> None:
         self.num_classes = 0
@@ -139,8 +158,14 @@ class Conditioning:
         """Channels (images) or features (vectors) appended to the discriminator's input."""
         return 0
 
-    def generator_vector(self, labels: torch.Tensor | None) -> torch.Tensor | None:
-        """B×generator_extra_dim, or None."""
+    def generator_module(self) -> nn.Module | None:
+        """Parameters this scheme adds to the generator (e.g. a class embedding), or None. It is trained with the
+        generator's optimizer, saved in checkpoints and averaged by the EMA, and handed to `generator_vector`."""
+        return None
+
+    def generator_vector(self, labels: torch.Tensor | None, module: nn.Module | None = None) -> torch.Tensor | None:
+        """B×generator_extra_dim, or None. `module` is `generator_module()`'s module, passed only when there is one
+        (so a scheme without one may take `labels` alone)."""
         return None
 
     def discriminator_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -157,6 +182,20 @@ class Conditioning:
         """The final critic score from the body's head score and features."""
         return head_scores
 
+    def norm_layer(self, num_features: int) -> nn.Module:
+        """With `conditional_norm`: a normalisation layer of the generator for `num_features` channels, called as
+        layer(x, labels) on B×C or B×C×H×W and returning x's shape (e.g. `gantoolkit.layers.ConditionalBatchNorm`)."""
+        raise NotImplementedError(f"{type(self).__name__} sets conditional_norm but does not define norm_layer")
+
+    def discriminator_term(self, ctx: ControllerContext) -> torch.Tensor | None:
+        """A scalar added to the critic's loss in every critic step, or None; `ctx.module` is `critic_module`'s."""
+        return None
+
+    def generator_term(self, ctx: ControllerContext) -> torch.Tensor | None:
+        """A scalar added to the generator's loss in every generator step, or None; the gradient reaches the
+        generator through `ctx.fake` and `ctx.fake_features` (the critic is frozen)."""
+        return None
+
     def sample_labels(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
         """Labels to generate with: uniform over the classes, or None when unconditional."""
         import torch
@@ -168,12 +207,24 @@ class Conditioning:
 
 @dataclass
 class ControllerContext:
-    """What a training-time controller sees in one discriminator or generator step."""
+    """What a loss term (`discriminator_term` / `generator_term` of a training controller or a conditioning) sees
+    in one critic or generator step. The terms are added to that step's loss after the adversarial loss and before
+    the loss's penalty, under the step's autocast.
 
+    In a critic step `fake` is detached (only the critic learns) and `real`, `real_features`, `real_labels` are set.
+    In the generator step `fake` carries the generator's graph, the critic is frozen, and the `real_*` fields are
+    None: a generator term trains the generator through `fake` and `fake_features`.
+    """
+
+    #: the generated batch, B×data shape (model space: images in [-1, 1])
     fake: torch.Tensor
+    #: the critic's penultimate features of `fake`, B×feature_dim
     fake_features: torch.Tensor
+    #: every controller's codes joined (`TrainingController.own_codes` picks one's), or None
     codes: torch.Tensor | None
+    #: the labels `fake` was generated with, or None when unconditional
     fake_labels: torch.Tensor | None
+    #: the component's own critic module (`critic_module`), or None
     module: nn.Module | None
     real: torch.Tensor | None = None
     real_features: torch.Tensor | None = None

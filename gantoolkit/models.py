@@ -2,11 +2,13 @@
 
 The generator's input is [z | conditioning vector | controller codes]; the critic's input is the data with the
 conditioning's extra channels. Both wrappers hold the architecture's bodies, so their state dicts are the bodies'
-plus whatever parameters conditioning and controllers add to the critic.
+plus whatever parameters conditioning and controllers add (`cond_module` on either side, `controllers` on the
+critic). A conditioning's normalisation layers live in the generator's body, which is then called as body(v, labels).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,34 +19,44 @@ from gantoolkit.components import Architecture, Augmentation, Conditioning, Loss
 from gantoolkit.config import RunConfig
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import ConfigError
+from gantoolkit.layers import TAKES_LABELS
 from gantoolkit.registry import Registry
 
 
 class Generator(nn.Module):
     """G(z, labels, codes) -> data-space samples (images in [-1, 1], or vectors)."""
 
-    def __init__(self, body: nn.Module, conditioning: Conditioning, latent_dim: int, code_dim: int) -> None:
+    def __init__(self, body: nn.Module, conditioning: Conditioning, latent_dim: int, code_dim: int,
+                 cond_module: nn.Module | None = None, labelled_body: bool = False) -> None:
         super().__init__()
         self.body = body
         self.conditioning = conditioning
         self.latent_dim = latent_dim
         self.code_dim = code_dim
+        self.cond_module = cond_module  # the conditioning's generator_module(), trained and saved with G
+        self.labelled_body = labelled_body  # the body holds the conditioning's normalisation layers
 
     def input_vector(
         self, z: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
     ) -> torch.Tensor:
         parts = [z]
-        cond = self.conditioning.generator_vector(labels) if self.conditioning.generator_extra_dim else None
+        cond = self.conditioning_vector(labels) if self.conditioning.generator_extra_dim else None
         if cond is not None:
             parts.append(cond.to(z.dtype))
         if codes is not None:
             parts.append(codes.to(z.dtype))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
+    def conditioning_vector(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        if self.cond_module is None:  # the one-argument form that schemes without a generator module may define
+            return self.conditioning.generator_vector(labels)
+        return self.conditioning.generator_vector(labels, self.cond_module)
+
     def forward(
         self, z: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return self.body(self.input_vector(z, labels, codes))
+        v = self.input_vector(z, labels, codes)
+        return self.body(v, labels) if self.labelled_body else self.body(v)
 
 
 class Critic(nn.Module):
@@ -145,14 +157,28 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment:
     for controller in controllers.values():  # codes are joined in this order (GanModels.sample_codes)
         controller.code_offset = code_dim
         code_dim += controller.code_dim
+    norms: list[nn.Module] = []  # the conditioning's normalisation layers the architecture made
+    if cond.conditional_norm and not getattr(arch, "supports_conditional_norm", False):
+        raise ConfigError(
+            f"conditioning {config.cond.name!r} replaces the generator's normalisation layers, "
+            f"which architecture {config.arch.name!r} does not support",
+            "use an architecture that supports conditional normalisation, or another --cond",
+        )
     spec = ModelSpec(
         data=data,
         latent_dim=config.latent_dim,
         generator_input_dim=config.latent_dim + cond.generator_extra_dim + code_dim,
         discriminator_input_shape=discriminator_input_shape(data, cond.discriminator_extra_channels),
         critic_batchnorm=loss.critic_batchnorm,
+        generator_norm=_norm_factory(cond, config.cond.name, norms) if cond.conditional_norm else None,
     )
     g_body, d_body = arch.build(spec)
+    if cond.conditional_norm and not norms:
+        raise ConfigError(
+            f"architecture {config.arch.name!r} supports conditional normalisation but built no such layer "
+            f"for conditioning {config.cond.name!r}",
+            "its plugin breaks the contract (see gantoolkit.layers); use another --cond",
+        )
     feature_dim = int(getattr(d_body, "feature_dim", 0))
     controller_modules = nn.ModuleDict()
     for name, controller in controllers.items():
@@ -160,8 +186,23 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment:
         if module is not None:
             controller_modules[name] = module
     critic = Critic(d_body, cond, cond.critic_module(feature_dim), controller_modules)
-    generator = Generator(g_body, cond, config.latent_dim, code_dim)
+    generator = Generator(g_body, cond, config.latent_dim, code_dim, cond.generator_module(), bool(norms))
     return GanModels(config, data, generator, critic, loss, cond, controllers, provenance, augmentation)
+
+
+def _norm_factory(cond: Conditioning, name: str, made: list[nn.Module]) -> Callable[[int], nn.Module]:
+    """`ModelSpec.generator_norm`: the conditioning's layers, marked as taking labels and remembered in `made`."""
+
+    def make(num_features: int) -> nn.Module:
+        layer = cond.norm_layer(num_features)
+        if not isinstance(layer, nn.Module):
+            raise ConfigError(f"conditioning {name!r} made a {type(layer).__name__} as a normalisation layer, "
+                              "not a torch.nn.Module", "its plugin breaks the contract; see the plugin guide")
+        setattr(layer, TAKES_LABELS, True)
+        made.append(layer)
+        return layer
+
+    return make
 
 
 def _expect(obj: Any, cls: type, kind: str, name: str) -> None:

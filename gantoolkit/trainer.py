@@ -232,11 +232,15 @@ class Trainer:
                 "amp_skipped": (skipped_d | skipped_g).float()}
 
     def _controller_terms(self, role: str, fake, fake_h, codes, y_fake, real=None, real_h=None, y_real=None):
-        total: Any = 0.0
+        """The sum of the conditioning's and every controller's `{role}_term`, each given its own critic module."""
+        parts: list[tuple[Any, Any]] = [(self.models.conditioning, self.D.cond_module)]
         for name, controller in self.models.controllers.items():
             module = self.D.controllers[name] if name in self.D.controllers else None  # noqa: SIM401 (ModuleDict)
+            parts.append((controller, module))
+        total: Any = 0.0
+        for component, module in parts:
             ctx = ControllerContext(fake, fake_h, codes, y_fake, module, real, real_h, y_real)
-            term = getattr(controller, f"{role}_term")(ctx)
+            term = getattr(component, f"{role}_term")(ctx)
             if term is not None:
                 total = total + term
         return total

@@ -2,11 +2,14 @@
 
 Transposed convolutions with kernel 4 and stride 2 are what produce the course's checkerboard artefacts; the
 `upsample="resize"` option replaces them with nearest-neighbour upsampling followed by a 3×3 convolution.
+The generator takes a conditioning's normalisation layers (conditional BatchNorm, `--cond cbn`) in place of its
+BatchNorm layers.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -16,6 +19,7 @@ from gantoolkit.builtin.archs.init import dcgan_init
 from gantoolkit.components import Architecture, ModelSpec
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import ConfigError
+from gantoolkit.layers import LabelledSequential, generator_norm
 
 Norm = Literal["auto", "batch", "layer", "none"]
 
@@ -27,23 +31,23 @@ def _up(cin: int, cout: int, mode: str) -> list[nn.Module]:
 
 
 class DCGANGenerator(nn.Module):
-    """z (B×in_dim) -> 4×4 feature map -> doubling blocks -> C×S×S in [-1, 1]."""
+    """z (B×in_dim) -> 4×4 feature map -> doubling blocks -> C×S×S in [-1, 1]. `norm` makes the normalisation
+    layers (BatchNorm, or a conditioning's, which take the labels)."""
 
-    def __init__(self, in_dim: int, channels: int, size: int, ngf: int, upsample: str) -> None:
+    def __init__(self, in_dim: int, channels: int, size: int, ngf: int, upsample: str,
+                 norm: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         k = int(math.log2(size))
         ch = ngf * 2 ** (k - 3)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(in_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)
-        ]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, ch, 4, 1, 0, bias=False), norm(ch), nn.ReLU(True)]
         for _ in range(k - 3):
-            layers += [*_up(ch, ch // 2, upsample), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [*_up(ch, ch // 2, upsample), norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [*_up(ch, channels, upsample), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        self.main = LabelledSequential(*layers)
 
-    def forward(self, v: torch.Tensor) -> torch.Tensor:
-        return self.main(v.view(v.shape[0], -1, 1, 1))
+    def forward(self, v: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.main(v.view(v.shape[0], -1, 1, 1), labels)
 
 
 def _norm(kind: str, ch: int) -> list[nn.Module]:
@@ -86,7 +90,10 @@ class DCGAN(Architecture):
 
     Options: ngf/ndf (base widths), critic_norm (auto: BatchNorm unless the loss forbids it, then LayerNorm),
     upsample (transpose: the paper's ConvTranspose2d; resize: nearest + conv, free of checkerboard artefacts).
+    Supports conditional normalisation in the generator.
     """
+
+    supports_conditional_norm = True
 
     def __init__(
         self,
@@ -119,7 +126,8 @@ class DCGAN(Architecture):
                 "this loss forbids BatchNorm in the critic (its penalty is per sample)", "use critic_norm=layer"
             )
         channels, size, _ = spec.data.shape
-        g = DCGANGenerator(spec.generator_input_dim, channels, size, self.ngf, self.upsample)
+        g = DCGANGenerator(spec.generator_input_dim, channels, size, self.ngf, self.upsample,
+                           generator_norm(spec, nn.BatchNorm2d))
         d = DCGANDiscriminator(spec.discriminator_input_shape[0], size, self.ndf, norm)
         g.apply(dcgan_init)
         d.apply(dcgan_init)

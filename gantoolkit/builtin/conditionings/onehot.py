@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gantoolkit.components import Conditioning
 
@@ -25,7 +26,7 @@ class OneHot(Conditioning):
     def discriminator_extra_channels(self) -> int:
         return self.num_classes
 
-    def generator_vector(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+    def generator_vector(self, labels: torch.Tensor | None, module: nn.Module | None = None) -> torch.Tensor | None:
         assert labels is not None
         return F.one_hot(labels, self.num_classes).float()
 

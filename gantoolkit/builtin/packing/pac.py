@@ -64,6 +64,7 @@ class Pac(Architecture):
         if not isinstance(self.base, Architecture):
             raise ConfigError(f"architecture {base!r} is not a gantoolkit Architecture")
         self.pack = pack
+        self.supports_conditional_norm = self.base.supports_conditional_norm  # the generator is the base's
 
     def check(self, data: DataInfo) -> None:
         self.base.check(data)
