@@ -52,12 +52,23 @@ def _announce(console: Console, run_dir: Path, trainer: Trainer, start: int, tot
         f"{tuple(trainer.info.shape)}  steps {start}->{total}  batch {cfg.batch_size}  device {info['device']}\n"
         f"  {info['optimizer']} lr_g {info['lr_g']:g} lr_d {info['lr_d']:g} betas {info['betas']}  "
         f"n_critic {info['n_critic']}  amp {info['amp']}  params G {info['params_g']:,} D {info['params_d']:,}\n"
-        f"  run directory: {run_dir}",
+        f"{_by_resolution(trainer)}  run directory: {run_dir}",
         highlight=False,
     )
     run = shlex.quote(str(run_dir))
     watch = [*(loggers.commands(run_dir) if loggers else []), f"gantool plot {run} --out curves.png"]
     console.print("  watch: " + "   ".join(watch), highlight=False, markup=False)
+
+
+def _by_resolution(trainer: Trainer) -> str:
+    """The banner's line of parameters per resolution, when the architecture's bodies report them
+    (`parameters_by_resolution()`, e.g. r3gan's), else nothing."""
+    parts = []
+    for name, body in (("G", trainer.models.generator.body), ("D", trainer.models.critic.body)):
+        report = getattr(body, "parameters_by_resolution", None)
+        if callable(report):
+            parts.append(f"{name} " + " · ".join(f"{side} {count:,}" for side, count in report().items()))
+    return f"  params by resolution: {'   '.join(parts)}\n" if parts else ""
 
 
 def _loggers(processes: distributed.Processes, config: RunConfig) -> Loggers:
