@@ -20,6 +20,7 @@ which pytest reports as a skip. `RULES` lists every rule.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.metadata
 import json
@@ -100,6 +101,8 @@ RULES: dict[str, str] = {
     "gradients": "every trainable parameter and input that should receive a gradient gets a finite one",
     "eval-batch-independent": "in eval mode, a sample does not depend on the rest of its batch",
     "deterministic-build": "the same torch seed builds the same weights",
+    "conditional-norm": "an architecture that declares supports_conditional_norm builds its generator's "
+                        "normalisation layers with spec.generator_norm and hands them the labels",
     "n-critic": "Loss.n_critic is an int >= 1",
     "critic-batchnorm-flag": "Loss.critic_batchnorm is a bool",
     "real-scores-flag": "Loss.needs_real_scores is a bool (True: generator_loss takes the real scores too)",
@@ -114,13 +117,18 @@ RULES: dict[str, str] = {
     "after-step": "Loss.after_discriminator_step runs on a critic",
     "setup": "Conditioning.setup / TrainingController.setup accept the data (or refuse it with ConfigError)",
     "extra-dims": "generator_extra_dim, discriminator_extra_channels and code_dim are ints >= 0",
+    "generator-module": "Conditioning.generator_module returns None or a torch.nn.Module whose parameters get "
+                        "gradients through generator_vector(labels, module)",
     "generator-vector": "Conditioning.generator_vector returns B x generator_extra_dim floats",
     "discriminator-input": "Conditioning.discriminator_input returns B x (C + extra) x ... in x's dtype",
     "critic-module": "critic_module(feature_dim) returns None or a torch.nn.Module",
     "score": "Conditioning.score returns (B,) scores through which the head score and features get gradients",
+    "norm-layer": "with conditional_norm, Conditioning.norm_layer(C) returns a module mapping (x, labels) to x's "
+                  "shape for B x C and B x C x H x W, whose parameters get gradients",
     "sample-labels": "sample_labels returns None (unconditional) or int64 (n,) labels in [0, K), seeded",
     "labels-used": "a conditioning that requires labels lets them change the generator's or the critic's input "
-                   "or score",
+                   "or score, or the normalisation layers",
+    "conditioning-terms": "Conditioning.discriminator_term / generator_term return None or finite scalars",
     "codes": "TrainingController.sample_codes returns n x code_dim floats (None when code_dim is 0), seeded",
     "controller-terms": "controller terms are None or finite scalars",
     "dataset-returns": "DataSource.load returns a gantoolkit Dataset whose info is a DataInfo",
@@ -133,6 +141,8 @@ RULES: dict[str, str] = {
     "build-models": "gantoolkit composes the component with built-in partners",
     "train-step": "Trainer.train_step runs",
     "training-updates": "a few training steps change both networks' weights",
+    "parameters-train": "a few training steps change every parameter a conditioning or controller brings (its "
+                        "generator and critic modules, its normalisation layers, any module it keeps itself)",
     "finite-parameters": "weights stay finite while training",
     "checkpoint-save": "a checkpoint can be written (every state tensor is a plain tensor)",
     "checkpoint-roundtrip": "load_generator on the checkpoint gives identical samples",
@@ -425,6 +435,8 @@ def _train_roundtrip(chk: _Check, registry: Registry, config: RunConfig, dataset
         with chk.step("train-step", f"creating the trainer {where}"):
             trainer = Trainer(models, dataset, run_dir, cpu)
         g0, d0 = _state(trainer.G), _state(trainer.D)
+        added = _added_parameters(trainer)
+        added0 = {label: p.detach().clone() for label, p in added.items()}
         for _ in range(steps):
             with chk.step("train-step", f"training step {trainer.step + 1} {where}"):
                 losses = trainer.train_step()
@@ -439,6 +451,12 @@ def _train_roundtrip(chk: _Check, registry: Registry, config: RunConfig, dataset
         chk.require(_changed(d0, trainer.D), "training-updates",
                     f"{steps} training steps {where} left the critic's weights unchanged "
                     "(no gradient reaches them?)")
+        frozen = [label for label, p in added.items() if torch.equal(added0[label], p.detach())]
+        chk.require(not frozen, "parameters-train",
+                    lambda: f"{steps} training steps {where} left {', '.join(frozen[:3])} unchanged: no gradient "
+                            "reaches it, it is frozen, or nothing trains it (a module a component keeps itself is "
+                            "neither trained nor saved: return it from generator_module() or critic_module(); "
+                            "fixed tensors belong in buffers)")
         for net, module in (("generator", trainer.G), ("critic", trainer.D)):
             bad = [k for k, p in module.named_parameters() if not torch.isfinite(p).all()]
             chk.require(not bad, "finite-parameters", f"{net} weights {bad[:3]} became NaN or infinite {where}")
@@ -470,6 +488,38 @@ def _train_roundtrip(chk: _Check, registry: Registry, config: RunConfig, dataset
                 losses = on_gpu.train_step()
             chk.require(all(v.device.type == "cuda" and bool(torch.isfinite(v).all()) for v in losses.values()),
                         "cuda", f"a training step on CUDA {where} gave non-finite losses or left the device")
+
+
+def _added_parameters(trainer: Any) -> dict[str, nn.Parameter]:
+    """The parameters the run's conditioning and controllers bring, by a label that says where each is: their
+    generator and critic modules, the conditioning's normalisation layers in the generator, and any module or
+    parameter they hold as an attribute (which nothing would train)."""
+    from gantoolkit.layers import takes_labels
+
+    models = trainer.models
+    cond = f"conditioning {models.config.cond.name!r}"
+    sources: list[tuple[str, Any]] = [(f"{cond}'s generator_module", trainer.G.cond_module),
+                                      (f"{cond}'s critic_module", trainer.D.cond_module)]
+    sources += [(f"{cond}'s normalisation layer body.{n}", m) for n, m in trainer.G.body.named_modules()
+                if takes_labels(m)]
+    owners = [(cond, models.conditioning)]
+    for name, controller in models.controllers.items():
+        if name in trainer.D.controllers:
+            sources.append((f"controller {name!r}'s critic_module", trainer.D.controllers[name]))
+        owners.append((f"controller {name!r}", controller))
+    for owner, component in owners:
+        sources += [(f"{owner}'s self.{attr}", value) for attr, value in vars(component).items()
+                    if isinstance(value, nn.Module | nn.Parameter)]
+    found: dict[str, nn.Parameter] = {}
+    seen: set[int] = set()
+    for label, source in sources:
+        params = [("", source)] if isinstance(source, nn.Parameter) else \
+            list(source.named_parameters()) if source is not None else []
+        for pname, param in params:
+            if id(param) not in seen:
+                seen.add(id(param))
+                found[f"{label}.{pname}".rstrip(".")] = param
+    return found
 
 
 def _check_reload(chk: _Check, load_generator: Any, trainer: Any, path: Path, info: DataInfo, where: str) -> None:
@@ -584,6 +634,7 @@ def check_architecture(
             _check_bodies(chk, arch, info, extra=0, batchnorm=True, device=device)
             _check_bodies(chk, arch, info, extra=CLASSES, batchnorm=False, device=device)
         _check_deterministic_build(chk, arch, info)
+        _check_conditional_norm(chk, arch, info)
         if train:
             config = _config(name, "bce", "onehot", {"arch": dict(options or {})})
             _train_roundtrip(chk, registry, config, tiny_dataset(info.shape))
@@ -688,6 +739,50 @@ def _check_bodies(chk: _Check, arch: Architecture, info: DataInfo, extra: int, b
     chk.require(torch.allclose(full[:1], single, atol=1e-5, rtol=1e-4), "eval-batch-independent",
                 f"in eval mode the generator {where} gives a different sample for the same z in a batch of "
                 f"{BATCH} and alone (batch statistics used at eval time?)")
+
+
+def _check_conditional_norm(chk: _Check, arch: Architecture, info: DataInfo) -> None:
+    """An architecture that declares conditional normalisation makes its generator's normalisation layers with
+    `spec.generator_norm` and hands them the labels: body(v, labels) depends on them and trains them."""
+    from gantoolkit.layers import TAKES_LABELS, ConditionalBatchNorm
+
+    flag = getattr(arch, "supports_conditional_norm", False)
+    chk.require(isinstance(flag, bool), "conditional-norm",
+                f"supports_conditional_norm must be True or False, got {flag!r}")
+    if not flag:
+        return
+    made: list[nn.Module] = []
+
+    def norm(num_features: int) -> nn.Module:
+        layer = ConditionalBatchNorm(num_features, CLASSES)
+        setattr(layer, TAKES_LABELS, True)
+        made.append(layer)
+        return layer
+
+    where = f"for {info.source} with spec.generator_norm set"
+    spec = dataclasses.replace(_spec(info, 0, True), generator_norm=norm)
+    built = _build(chk, arch, spec, where)
+    assert built is not None  # a BatchNorm critic is allowed here
+    g = built[0].train()
+    chk.require(made, "conditional-norm",
+                f"the architecture declares supports_conditional_norm but build() {where} made no layer with "
+                "spec.generator_norm (see gantoolkit.layers.generator_norm)")
+    v = torch.randn(BATCH, spec.generator_input_dim, generator=torch.Generator().manual_seed(0))
+    labels, other = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 2, 0, 2])
+    with chk.step("conditional-norm", f"generator(v, labels) {where}"):
+        x = g(v, labels)
+        x_other = g(v, other)
+    chk.require(isinstance(x, torch.Tensor) and tuple(x.shape) == (BATCH, *info.shape), "conditional-norm",
+                f"generator(v, labels) {where} must return shape {(BATCH, *info.shape)}, got {_shape(x)}")
+    chk.require(not torch.equal(x, x_other), "conditional-norm",
+                f"generator(v, labels) {where} ignores the labels: hand them to the layers spec.generator_norm made "
+                "(gantoolkit.layers.LabelledSequential)")
+    with chk.step("conditional-norm", f"backward through generator(v, labels) {where}"):
+        x.float().square().mean().backward()
+    unused = [i for i, layer in enumerate(made) if any(p.grad is None for p in layer.parameters())]
+    chk.require(not unused, "conditional-norm",
+                f"normalisation layers {unused[:3]} made with spec.generator_norm {where} get no gradient "
+                "(are they used in forward?)")
 
 
 def _check_deterministic_build(chk: _Check, arch: Architecture, info: DataInfo) -> None:
@@ -951,12 +1046,18 @@ def _check_conditioning_parts(chk: _Check, cond: Conditioning, info: DataInfo, d
     labels = torch.tensor([0, 1, 2, 0], device=device)
     other = torch.tensor([1, 2, 0, 2], device=device)
     x = torch.rand(BATCH, *info.shape, generator=rng).to(device) * 2 - 1
+    with chk.step("generator-module", f"generator_module() {where}"):
+        g_module = cond.generator_module()
+    chk.require(g_module is None or isinstance(g_module, nn.Module), "generator-module",
+                f"generator_module {where} must return None or an nn.Module, got {type(g_module).__name__}")
+    if g_module is not None:
+        g_module.to(device)
 
     def vector(y: torch.Tensor) -> torch.Tensor | None:
         if not gx:
             return None
         with chk.step("generator-vector", f"generator_vector {where}"):
-            out = cond.generator_vector(y)
+            out = cond.generator_vector(y) if g_module is None else cond.generator_vector(y, g_module)
         chk.require(isinstance(out, torch.Tensor) and tuple(out.shape) == (BATCH, gx) and out.is_floating_point(),
                     "generator-vector", f"generator_vector {where} must return B x {gx} floats, got {_shape(out)}")
         assert out is not None  # chk.require raised otherwise
@@ -979,6 +1080,22 @@ def _check_conditioning_parts(chk: _Check, cond: Conditioning, info: DataInfo, d
                 f"critic_module {where} must return None or an nn.Module, got {type(module).__name__}")
     if module is not None:
         module.to(device)
+    norm = _conditioning_norm(chk, cond, device, where)
+
+    def normed(y: torch.Tensor) -> list[torch.Tensor]:
+        if norm is None:
+            return []
+        outs = []
+        for shape in ((BATCH, 8, 4, 4), (BATCH, 8)):
+            h = torch.randn(*shape, generator=torch.Generator().manual_seed(3)).to(device)
+            with chk.step("norm-layer", f"norm_layer(8) on {_bshape(h)} {where}"):
+                out = norm(h, y)
+            chk.require(isinstance(out, torch.Tensor) and out.shape == h.shape and out.dtype == h.dtype, "norm-layer",
+                        f"norm_layer(8) {where} must map (x, labels) to x's shape {_bshape(h)} and dtype, "
+                        f"got {_bshape(out)}")
+            chk.require(bool(torch.isfinite(out).all()), "norm-layer", f"norm_layer(8) {where} returned NaN or inf")
+            outs.append(out)
+        return outs
 
     def score(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head = torch.randn(BATCH, generator=torch.Generator().manual_seed(1)).to(device).requires_grad_(True)
@@ -990,15 +1107,35 @@ def _check_conditioning_parts(chk: _Check, cond: Conditioning, info: DataInfo, d
         chk.require(bool(torch.isfinite(out).all()), "score", f"score() {where} returned NaN or inf")
         return out, head, feats
 
-    gv, di, (sc, head, _) = vector(labels), d_input(labels), score(labels)
+    gv, di, nv, (sc, head, _) = vector(labels), d_input(labels), normed(labels), score(labels)
     with chk.step("score", f"backward through score() {where}"):
         sc.sum().backward()
     chk.require(head.grad is not None and bool(head.grad.abs().sum() > 0), "score",
                 f"score() {where} must still depend on the discriminator's head score")
+    terms = [t for t in _conditioning_terms(chk, cond, module, info, labels, device, where) if t.requires_grad]
+    if terms:
+        with chk.step("conditioning-terms", f"backward through the loss terms {where}"):
+            torch.stack(terms).sum().backward()
     if module is not None:
         for pname, p in module.named_parameters():
             chk.require(not p.requires_grad or p.grad is not None, "gradients",
-                        f"critic_module parameter {pname!r} {where} receives no gradient through score()")
+                        f"critic_module parameter {pname!r} {where} receives no gradient through score() or the "
+                        "loss terms")
+    if g_module is not None:
+        if gv is not None and gv.requires_grad:
+            with chk.step("generator-module", f"backward through generator_vector {where}"):
+                gv.sum().backward()
+        for pname, p in g_module.named_parameters():
+            chk.require(not p.requires_grad or p.grad is not None, "generator-module",
+                        f"generator_module parameter {pname!r} {where} receives no gradient through "
+                        "generator_vector(labels, module)")
+    if norm is not None:
+        if all(o.requires_grad for o in nv):
+            with chk.step("norm-layer", f"backward through norm_layer(8) {where}"):
+                torch.stack([o.square().mean() for o in nv]).sum().backward()
+        for pname, p in norm.named_parameters():
+            chk.require(not p.requires_grad or p.grad is not None, "norm-layer",
+                        f"norm_layer(8) parameter {pname!r} {where} receives no gradient")
     with chk.step("sample-labels", f"sample_labels {where}"):
         first = cond.sample_labels(7, torch.Generator(device=device).manual_seed(0), device)
         second = cond.sample_labels(7, torch.Generator(device=device).manual_seed(0), device)
@@ -1012,11 +1149,46 @@ def _check_conditioning_parts(chk: _Check, cond: Conditioning, info: DataInfo, d
                 f"sample_labels {where} returned labels outside 0..{info.num_classes - 1}")
     chk.require(torch.equal(first, cast(torch.Tensor, second)), "sample-labels",
                 f"sample_labels {where} ignores its generator's seed")
-    gv2, di2, (sc2, _, _) = vector(other), d_input(other), score(other)
+    gv2, di2, nv2, (sc2, _, _) = vector(other), d_input(other), normed(other), score(other)
     used = ((gv is not None and not torch.equal(gv, cast(torch.Tensor, gv2))) or not torch.equal(di, di2)
-            or not torch.equal(sc, sc2))
+            or not torch.equal(sc, sc2) or any(not torch.equal(a, b) for a, b in zip(nv, nv2, strict=True)))
     chk.require(used, "labels-used",
-                f"changing the labels {where} changes neither generator_vector, discriminator_input nor score()")
+                f"changing the labels {where} changes neither generator_vector, discriminator_input, score() "
+                "nor the normalisation layers")
+
+
+def _conditioning_norm(chk: _Check, cond: Conditioning, device: torch.device, where: str) -> nn.Module | None:
+    """The scheme's normalisation layer for 8 channels (in training mode), or None when it brings none."""
+    flag = cond.conditional_norm
+    chk.require(isinstance(flag, bool), "norm-layer", f"conditional_norm must be True or False, got {flag!r}")
+    if not flag:
+        return None
+    with chk.step("norm-layer", f"norm_layer(8) {where}"):
+        layer = cond.norm_layer(8)
+    chk.require(isinstance(layer, nn.Module), "norm-layer",
+                f"norm_layer(8) {where} must return an nn.Module, got {type(layer).__name__}")
+    return layer.to(device).train()
+
+
+def _conditioning_terms(chk: _Check, cond: Conditioning, module: nn.Module | None, info: DataInfo,
+                        labels: torch.Tensor, device: torch.device, where: str) -> list[torch.Tensor]:
+    """The scheme's loss terms on a critic step's and a generator step's context (None terms left out)."""
+    rng = torch.Generator().manual_seed(4)
+    fake = (torch.rand(BATCH, *info.shape, generator=rng) * 2 - 1).to(device)
+    real = (torch.rand(BATCH, *info.shape, generator=rng) * 2 - 1).to(device)
+    fake_h = torch.randn(BATCH, 16, generator=rng).to(device).requires_grad_(True)
+    real_h = torch.randn(BATCH, 16, generator=rng).to(device).requires_grad_(True)
+    contexts = {
+        "discriminator_term": ControllerContext(fake, fake_h, None, labels, module, real, real_h, labels),
+        "generator_term": ControllerContext(fake, fake_h, None, labels, module),
+    }
+    terms = []
+    for method, ctx in contexts.items():
+        with chk.step("conditioning-terms", f"{method} {where}"):
+            term = getattr(cond, method)(ctx)
+        if term is not None:
+            terms.append(_loss_value(chk, method, term, where))
+    return terms
 
 
 # -- controllers ----------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_every_registered_component_conforms(kind, name):
 
 def test_check_registered_reports_passed_and_skipped():
     results = check_registered("conds")
-    assert {(r.name, r.status) for r in results} == {("none", "passed"), ("onehot", "passed")}
+    assert {(r.name, r.status) for r in results} == {(n, "passed") for n in ("none", "onehot", "embed", "cbn", "acgan")}
     results = {r.name: r for r in check_registered("datasets")}
     assert results["mnist"].status == "skipped" and "--download" in results["mnist"].message
     assert results["toy"].status == "passed"
