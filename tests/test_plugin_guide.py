@@ -163,7 +163,7 @@ def test_the_guides_loss_plugin_installs_trains_and_passes_its_own_tests(lsgan):
         ("examples/my_arch.py", check_architecture, "conv-lite", {"options": {"width": 8}}),
         ("examples/my_r1.py", check_loss, "bce-r1", {}),
         ("examples/my_ragan.py", check_loss, "ragan", {}),
-        ("examples/my_cond.py", check_conditioning, "projection-lite", {}),
+        ("examples/my_cond.py", check_conditioning, "embed-lite", {}),
         ("examples/my_controller.py", check_controller, "code-regression", {"options": {"weight": "0.5"}}),
         ("examples/my_data.py", check_dataset, "spiral", {"argument": "2", "options": {"n": "512"}}),
         ("examples/my_sampler.py", check_sampler, "antithetic", {}),
