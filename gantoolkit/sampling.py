@@ -145,8 +145,8 @@ def load_generator(path: str | Path, device: str = "cpu", prefer_ema: bool = Tru
     ckpt = load_checkpoint(resolve_checkpoint(path))
     try:
         registry = get_registry()
-        models = build_within_memory(lambda: build_models(ckpt.config, ckpt.data, registry), ckpt.config, registry,
-                                     "")
+        models = build_within_memory(lambda: build_models(ckpt.config, ckpt.data, registry, augment=False),
+                                     ckpt.config, registry, "")  # no augmentation when sampling
     except GanToolkitError as e:
         raise build_error(ckpt, e) from None
     target = resolve_device(device)
