@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         augment: Annotated[Optional[str], typer.Option(metavar="NAME[:KEY=VALUE,...]", help="Augment what the critic sees, real and fake batches alike, for small data: diffaug or ada (images only; gantool list augmentations).", autocompletion=complete("augmentation"), rich_help_panel=COMPONENTS)] = None,
         augment_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Augmentation option (repeatable), e.g. policy=color,translation.", rich_help_panel=COMPONENTS)] = None,
         config: Annotated[Optional[str], typer.Option("--config", "-c", help="Named preset (gantool list configs) or a TOML file.", autocompletion=complete("config"), rich_help_panel=COMPONENTS)] = None,
-        data: Annotated[Optional[str], typer.Option(help="Dataset: digits (default), folder:PATH, mnist, toy:ring, ...", autocompletion=complete("dataset"), rich_help_panel=DATA)] = None,
+        data: Annotated[Optional[str], typer.Option(help="Dataset: digits (default), folder:PATH, mnist, toy:ring, ...; with --resume, where the run's folder is now (folder:PATH).", autocompletion=complete("dataset"), rich_help_panel=DATA)] = None,
         data_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Dataset option (repeatable).", rich_help_panel=DATA)] = None,
         image_size: Annotated[Optional[int], typer.Option(help="Resize images to this side (default: the dataset's).", rich_help_panel=DATA)] = None,
         data_root: Annotated[Optional[str], typer.Option(help="Where downloadable datasets live (default ./data).", rich_help_panel=DATA)] = None,

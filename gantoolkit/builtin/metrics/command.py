@@ -26,7 +26,8 @@ CkptArg = Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint fi
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Report file (.json); artefacts go beside it "
                                       "(REPORT.nn.png).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
-DataOpt = Annotated[Optional[str], typer.Option(help="Data to compare with (default: the model's training data).")]
+DataOpt = Annotated[Optional[str], typer.Option(help="Data to compare with (default: the model's training data, "
+                                                 "unless its checkpoint names a path: then give it, folder:PATH).")]
 MetricsOpt = Annotated[Optional[str], typer.Option(metavar="LIST", help="Comma-separated metrics (default: all).")]
 NOpt = Annotated[Optional[int], typer.Option("--n", help="Samples (default 2,500 for vectors, else 10,000).")]
 FeaturesOpt = Annotated[str, typer.Option(metavar="SPEC", help="auto, raw, classifier[:PATH] or inception:PATH.")]
