@@ -381,3 +381,32 @@ def test_a_plugin_augmentation_trains_through_the_registry(cli):
         result = cli(*train_args("--steps", "2", "--n-critic", "2", "--augment", "flip", "--out", "run"))
     assert result.exit_code == 0, result.output
     assert Flip.calls == 2 * (2 * 2 + 1)  # per step: reals and fakes of each critic step, the generator's fakes
+
+
+@pytest.mark.process
+def test_two_processes_share_adas_p_and_resume_bit_for_bit(tmp_path):
+    """ADA on 2 gloo processes: p adapts from both processes' reals (the same p on each), and a run of 2 steps resumed
+    to 4 on 2 processes is bit for bit the straight 4-step run."""
+    import os
+    import subprocess
+    import sys
+
+    gantool = [sys.executable, "-c", "from gantoolkit.cli import main; main()"]
+    env = {**os.environ, "GANTOOL_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1"}
+    recipe = [*TINY_DCGAN, "--image-size", "8", "--loss", "bce", "--ema", "0", "--lr-decay", "0", "--device", "cpu",
+              "--log-every", "1", "--checkpoint-every", "2", "--nproc-per-node", "2", *ADA_FAST]
+
+    def train(*args: str) -> None:
+        done = subprocess.run([*gantool, "train", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+
+    train(*recipe, "--steps", "4", "--out", "straight")
+    train(*recipe, "--steps", "2", "--out", "split")
+    train("--resume", "split", "--steps", "4", "--nproc-per-node", "2")
+    straight, split = (load_file(tmp_path / run / "checkpoints" / "step-00000004.safetensors")
+                       for run in ("straight", "split"))
+    assert straight.keys() == split.keys() and [k for k in straight if not torch.equal(straight[k], split[k])] == []
+    assert straight["augment.p"].item() != pytest.approx(0.5)
+    logged = [json.loads(line)["ada_p"] for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert len(logged) == 4 and logged[-1] == pytest.approx(straight["augment.p"].item(), abs=1e-6)
