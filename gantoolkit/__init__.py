@@ -1,6 +1,10 @@
 """gantoolkit: a plugin-based GAN toolkit for PyTorch.
 
-Importing this package is cheap (no torch): the heavy parts load on first use.
+Importing this package is cheap (no torch): the heavy parts load on first use. The Python API:
+
+    G = gantoolkit.load_generator("runs/x")      # a GeneratorModel (gantoolkit/api.py)
+    images = G.sample(16, classes=7, seed=0)     # uint8 N×C×H×W
+    run_dir = gantoolkit.train({"steps": 200})   # the run directory
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ hookimpl = pluggy.HookimplMarker("gantoolkit")
 
 _LAZY = {
     "get_registry": "gantoolkit.registry",
-    "load_generator": "gantoolkit.sampling",
+    "load_generator": "gantoolkit.api",
+    "GeneratorModel": "gantoolkit.api",
     "load_checkpoint": "gantoolkit.checkpoint",
     "RunConfig": "gantoolkit.config",
-    "train": "gantoolkit.training",
+    "train": "gantoolkit.api",
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]
