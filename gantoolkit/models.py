@@ -159,10 +159,12 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment:
         code_dim += controller.code_dim
     norms: list[nn.Module] = []  # the conditioning's normalisation layers the architecture made
     if cond.conditional_norm and not getattr(arch, "supports_conditional_norm", False):
+        able = _conditional_norm_archs(registry)
         raise ConfigError(
             f"conditioning {config.cond.name!r} replaces the generator's normalisation layers, "
             f"which architecture {config.arch.name!r} does not support",
-            "use an architecture that supports conditional normalisation, or another --cond",
+            (f"use --arch {' or '.join(able)}" if able else "use an architecture that supports them") + ", or "
+            "another --cond",
         )
     spec = ModelSpec(
         data=data,
@@ -188,6 +190,19 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment:
     critic = Critic(d_body, cond, cond.critic_module(feature_dim), controller_modules)
     generator = Generator(g_body, cond, config.latent_dim, code_dim, cond.generator_module(), bool(norms))
     return GanModels(config, data, generator, critic, loss, cond, controllers, provenance, augmentation)
+
+
+def _conditional_norm_archs(registry: Registry) -> list[str]:
+    """The registered architectures whose class declares `supports_conditional_norm` (for a refusal's hint)."""
+    names = []
+    for name in registry.names("architecture"):
+        try:
+            factory = registry.get("architecture", name)[0].load()
+        except Exception:  # a plugin that cannot load is not a suggestion
+            continue
+        if getattr(factory, "supports_conditional_norm", False) is True:
+            names.append(name)
+    return names
 
 
 def _norm_factory(cond: Conditioning, name: str, made: list[nn.Module]) -> Callable[[int], nn.Module]:

@@ -201,6 +201,7 @@ def test_an_architecture_without_conditional_norm_is_refused_in_one_line(cli):
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "'plain-mlp' does not support" in errors[0], result.output
     assert errors[0].startswith("error: conditioning 'cbn' replaces the generator's normalisation layers")
+    assert "use --arch dcgan or mlp, or another --cond" in result.output  # those that support it, not plain-mlp
     assert not Path("runs").exists()  # nothing written
 
 
