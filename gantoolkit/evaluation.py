@@ -288,8 +288,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics
     started = time.process_time()
     model = load_generator(checkpoint, device, prefer_ema=ema)
     dataset = load_matching_data(model, data)
-    if n is None:
-        n = DEFAULT_IMAGE_SAMPLES if dataset.info.is_image else DEFAULT_VECTOR_SAMPLES
+    if n is None:  # the data's own protocol (stacked digits: 26,000), else the conventions
+        n = int(dataset.info.extra.get("eval_samples")
+                or (DEFAULT_IMAGE_SAMPLES if dataset.info.is_image else DEFAULT_VECTOR_SAMPLES))
     draw: Sampler = sampler(model) if sampler is not None else (lambda k, s: model.sample(k, s))
     ctx = EvalContext(dataset, draw, model.conditional, n, seed, features, model.device, stem, cache_dir,
                       force=force, inputs=sources)

@@ -1,4 +1,5 @@
-"""Built-in datasets: the embedded default (`digits`), image folders, torchvision sets, 2-D mixtures, random."""
+"""Built-in datasets: the embedded default (`digits`) and its stacked version, image folders, torchvision sets,
+2-D mixtures, random."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from gantoolkit import hookimpl
 def register_datasets(register):
     register("digits", "gantoolkit.builtin.datasets.digits:Digits",
              summary="scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes); the default")
+    register("stacked-digits", "gantoolkit.builtin.datasets.stacked:StackedDigits",
+             summary="StackedMNIST on the digits: 3 channels, each an independently drawn digit (1,000 modes)")
     register("folder", "gantoolkit.builtin.datasets.folder:ImageFolder", argument="PATH",
              summary="images in a folder; class subfolders become labels")
     register("mnist", "gantoolkit.builtin.datasets.torchvision_sets:MNIST",

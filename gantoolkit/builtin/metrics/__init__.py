@@ -23,6 +23,10 @@ def register_metrics(register):
     register("class-kl", f"{_M}.labels:ClassKL", summary="labelled images: KL(class histogram ‖ uniform)")
     register("cond-acc", f"{_M}.labels:ConditionalAccuracy",
              summary="conditional models: share of samples classified as the class asked for")
+    register("stacked-modes", f"{_M}.stacked:StackedModes",
+             summary="stacked digits: modes (of 1,000) found by reading each channel's digit; real data's floor")
+    register("stacked-kl", f"{_M}.stacked:StackedKL",
+             summary="stacked digits: KL(mode histogram ‖ uniform), PacGAN's reverse KL; real data's floor")
     register("nn", f"{_M}.nearest:NearestTraining",
              summary="images: nearest training images of samples (PNG grid + distances), the memorisation check")
 

@@ -29,7 +29,8 @@ ForceOpt = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
 DataOpt = Annotated[Optional[str], typer.Option(help="Data to compare with (default: the model's training data, "
                                                  "unless its checkpoint names a path: then give it, folder:PATH).")]
 MetricsOpt = Annotated[Optional[str], typer.Option(metavar="LIST", help="Comma-separated metrics (default: all).")]
-NOpt = Annotated[Optional[int], typer.Option("--n", help="Samples (default 2,500 for vectors, else 10,000).")]
+NOpt = Annotated[Optional[int], typer.Option("--n", help="Samples (default 2,500 for vectors, 26,000 for "
+                                            "stacked-digits, else 10,000).")]
 FeaturesOpt = Annotated[str, typer.Option(metavar="SPEC", help="auto, raw, classifier[:PATH] or inception:PATH.")]
 SeedOpt = Annotated[int, typer.Option(help="Latent seed of the generated samples.")]
 EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when there is one.")]
