@@ -1,7 +1,8 @@
 """The `r3gan` architecture (issue 16, item 2): R3GAN's normalisation-free ResNet builds at every power-of-two size
 for 1 and 3 channels, each residual block is the identity at initialisation, it passes the conformance kit with
 onehot and projection conditioning, trains from the command line with EMA, resumes bit for bit, reports its
-parameters per resolution in the banner, and refuses sizes and options it cannot build in one line."""
+parameters per resolution in the banner, and refuses sizes and options it cannot build in one line (and conditional
+BatchNorm, having no normalisation layers)."""
 
 from __future__ import annotations
 
@@ -135,6 +136,11 @@ def test_projection_conditioning_through_the_critic_features_trains_and_resumes(
     check_training("r3gan", "bce", "projection-test", registry=plugin_registry(plugin), data=(3, 16, 16))
 
 
+@pytest.mark.parametrize("cond", ["embed", "acgan"])
+def test_the_built_in_learned_conditionings_train_and_resume(cond):
+    check_training("r3gan", "bce", cond, options={"arch": {"widths": (32, 16)}}, data=(1, 8, 8))
+
+
 def checkpoint(run: str, step: int) -> dict[str, torch.Tensor]:
     return load_file(f"{run}/checkpoints/step-{step:08d}.safetensors")
 
@@ -190,6 +196,8 @@ def test_sizes_and_options_it_cannot_build_are_refused_in_one_line(cli):
                    "blocks must be at least 1")
     one_line_error(cli("train", "--arch", "r3gan", "--data", "toy:ring", "--steps", "1", "--out", "r"),
                    "r3gan models images", "--arch mlp")
+    one_line_error(cli("train", "--arch", "r3gan", "--cond", "cbn", "--steps", "1", "--out", "r"),
+                   "'cbn'", "'r3gan' does not support")  # it has no normalisation layers to make conditional
     assert not Path("r").exists()
     with pytest.raises(ConfigError, match="width_mult"):
         R3GAN(width_mult=0)
