@@ -8,7 +8,8 @@ for the run's newest checkpoint). A folder of PNGs is written only into a new or
 nothing but the PNGs an earlier `gantool sample` put there (those are replaced).
 
 What gantool wrote is recognised from a file's first bytes, never by decoding or unpickling it: a PNG's `Software`
-text chunk, a GIF's comment, an `.npz` archive's comment, an evaluation report's `meta.format`, a run report page's
+text chunk, a GIF's comment, an `.npz` archive's comment (a TorchScript archive's says `torchscript`), an ONNX
+model's producer name, an evaluation report's `meta.format`, a run report page's
 `<meta name="generator">`, and the `format`
 (and `kind`) in a safetensors header's metadata. No torch here: outputs are checked before anything heavy runs.
 """
@@ -43,6 +44,7 @@ HTML_MARK = b'<meta name="generator" content="gantoolkit'
 _HTML_HEAD = 512
 TRAINING, GENERATOR = "gantoolkit/training", "gantoolkit/generator"  # checkpoints: format "gantoolkit" + kind
 CLASSIFIER, DIRECTIONS = "gantoolkit-classifier", "gantoolkit-directions"  # their safetensors `format`
+ONNX, TORCHSCRIPT = "onnx", "torchscript"  # `gantool export --format onnx|torchscript`
 PNG_FOLDER = "png-folder"
 
 _WHAT = {
@@ -51,6 +53,7 @@ _WHAT = {
     TRAINING: "a gantoolkit training checkpoint",
     GENERATOR: "a gantoolkit generator-only checkpoint", CLASSIFIER: "a gantoolkit classifier",
     DIRECTIONS: "a gantoolkit directions file",
+    ONNX: "an ONNX model gantool exported", TORCHSCRIPT: "a TorchScript generator gantool exported",
 }
 _SUFFIX_KINDS = {".png": PNG, ".gif": GIF, ".npz": NPZ, ".json": REPORT, ".html": HTML}
 _STEP_FILE = re.compile(r"^step-\d+\.safetensors$")
@@ -196,13 +199,18 @@ def _sniff(fh: BinaryIO, size: int) -> tuple[str | None, str]:
     if head.lower().startswith(b"<!doctype html"):
         return (HTML, _WHAT[HTML]) if HTML_MARK in fh.read(_HTML_HEAD) else (None, "an HTML file gantool did not write")
     if head.startswith(b"PK"):
-        return (NPZ, _WHAT[NPZ]) if _zip_comment(fh, size).startswith(_MARK) else (None, "a zip file (an .npz or a "
-                                                                                   "PyTorch file) gantool did not "
-                                                                                   "write")
+        comment = _zip_comment(fh, size)
+        if comment.startswith(_MARK):
+            return (TORCHSCRIPT, _WHAT[TORCHSCRIPT]) if comment.endswith(b" torchscript") else (NPZ, _WHAT[NPZ])
+        return None, "a zip file (an .npz or a PyTorch file) gantool did not write"
     if len(head) >= 9 and head[8:9] == b"{":
         found = _safetensors_kind(fh, size)
         if found is not None:
             return found
+    producer = _onnx_producer(head + fh.read(240)[16:])
+    fh.seek(0)
+    if producer is not None:
+        return (ONNX, _WHAT[ONNX]) if producer.startswith(_MARK) else (None, "an ONNX model gantool did not write")
     if head.lstrip()[:1] == b"{" and size <= _HEADER_LIMIT:
         try:
             data = json.loads(fh.read())
@@ -291,11 +299,30 @@ def _safetensors_kind(fh: BinaryIO, size: int) -> tuple[str | None, str] | None:
     return None, "a safetensors file gantool did not write"
 
 
+def _onnx_producer(head: bytes) -> bytes | None:
+    """The producer name of an ONNX model from its first bytes (field 1, ir_version, then field 2), or None."""
+    if head[:1] != b"\x08":
+        return None
+    at = 1
+    while at < 11 and at < len(head) and head[at] & 0x80:  # the ir_version varint
+        at += 1
+    if at + 2 >= len(head) or head[at + 1 : at + 2] != b"\x12" or head[at + 2] >= 0x80:
+        return None
+    length = head[at + 2]
+    name = head[at + 3 : at + 3 + length]
+    return name if len(name) == length and name.isascii() else None
+
+
 def mark_npz(payload: bytes) -> bytes:
     """An `.npz` archive's bytes with gantool's mark as the archive comment (np.load does not see it)."""
+    return mark_zip(payload)
+
+
+def mark_zip(payload: bytes, tag: str = "") -> bytes:
+    """A zip archive's bytes with gantool's mark (and `tag`, e.g. torchscript) as the archive comment."""
     buffer = io.BytesIO(payload)
     with zipfile.ZipFile(buffer, "a") as archive:
-        archive.comment = SOFTWARE.encode()
+        archive.comment = (SOFTWARE + (f" {tag}" if tag else "")).encode()
     return buffer.getvalue()
 
 

@@ -199,7 +199,8 @@ CASES = [
     ("sample-into-a-folder", ["sample", "run", "--out", "notes"],
      "--out 'notes' already exists and is not an empty folder: it holds 'readme.txt'"),
     ("sample-type", ["sample", "run", "--out", "x.jpg"], "unknown output type '.jpg'"),
-    ("export-type", ["export", "run", "--out", "g.pt"], "--out must end in .safetensors"),
+    ("export-type", ["export", "run", "--out", "g.txt"], "cannot tell the format from --out"),
+    ("export-format", ["export", "run", "--format", "onnx", "--out", "g.pt"], "--format onnx writes a .onnx file"),
     ("export-onto-itself", ["export", "run", "--out", "run/checkpoints/step-00000004.safetensors"],
      "--out 'run/checkpoints/step-00000004.safetensors' is the command's input"),
     # directions and classifiers that do not match the checkpoint, or are not what they claim

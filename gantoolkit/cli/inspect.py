@@ -1,14 +1,27 @@
-"""`gantool info` and `gantool export`: read a checkpoint's description; write a generator-only file."""
+"""`gantool info` and `gantool export`: read a checkpoint's description; write the generator as a generator-only
+checkpoint, an ONNX model or a TorchScript module (gantoolkit/export.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from gantoolkit.outputs import FORCE_HELP
+
+if TYPE_CHECKING:
+    from gantoolkit.outputs import Output
+
+EXPORT_EPILOG = (
+    "Examples:\n\n"
+    "  gantool export runs/digits --out generator.safetensors\n\n"
+    "  gantool export runs/digits --format onnx --out digits.onnx   (needs pip install 'gantoolkit[export]')\n\n"
+    "  gantool export runs/digits --format torchscript --out digits.pt\n\n"
+    "ONNX and TorchScript take z (float32 N×latent size), labels (int64 N, conditional models) and codes (float32, "
+    "models with controller codes) and give samples in model space (images in [-1, 1]); the metadata says which."
+)
 
 
 def _options(options: dict) -> str:
@@ -58,27 +71,58 @@ def register(app: typer.Typer) -> None:
             table.add_row(Text(printable(key)), Text(printable(value)))
         out_console().print(table)
 
-    @app.command(rich_help_panel="Using a model")
+    @app.command(epilog=EXPORT_EPILOG, rich_help_panel="Using a model")
     def export(
         checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="The generator-only .safetensors file to write (not in a run's checkpoints/ folder, where it would become the run's newest checkpoint).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="The file to write: FILE.safetensors (not in a run's checkpoints/ folder, where it would become the run's newest checkpoint), FILE.onnx or FILE.pt.")],
+        format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="safetensors|onnx|torchscript", help="What to write (default: from --out's suffix). safetensors: the generator-only checkpoint gantool reads; onnx and torchscript: a graph that runs without gantoolkit, checked against PyTorch before it is written.")] = None,
         ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when there are some.")] = True,
+        opset: Annotated[int, typer.Option(help="onnx: the ai.onnx opset to target.")] = 17,
         force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     ) -> None:
-        """Write a generator-only checkpoint (smaller; enough to sample, edit and serve the demo)."""
-        from gantoolkit.checkpoint import GENERATOR_ONLY, load_checkpoint, prefixed, write_checkpoint
+        """Export the generator: a generator-only checkpoint, an ONNX model or a TorchScript module."""
         from gantoolkit.errors import ConfigError
-        from gantoolkit.outputs import GENERATOR, Output
+        from gantoolkit.outputs import GENERATOR, ONNX, TORCHSCRIPT, Output
         from gantoolkit.runs import resolve_checkpoint
 
+        kinds = {"safetensors": (GENERATOR, ".safetensors"), "onnx": (ONNX, ".onnx"), "torchscript": (TORCHSCRIPT, ".pt")}
+        if format is None:
+            format = next((name for name, (_, suffix) in kinds.items() if out.suffix.lower() == suffix), None)
+            if format is None:
+                raise ConfigError(f"cannot tell the format from --out {str(out)!r}", "give --format safetensors, onnx or torchscript, or end --out in .safetensors, .onnx or .pt")
+        if format not in kinds:
+            raise ConfigError(f"unknown --format {format!r}", "choose safetensors, onnx or torchscript")
+        kind, suffix = kinds[format]
+        if out.suffix.lower() != suffix:
+            raise ConfigError(f"--format {format} writes a {suffix} file, but --out is {str(out)!r}", f"end --out in {suffix}")
+        if not 7 <= opset <= 23:
+            raise ConfigError(f"--opset must be between 7 and 23, got {opset}", "17 suits ONNX Runtime 1.14 and later")
+        if format == "onnx":
+            from gantoolkit.export import require_onnx
+
+            require_onnx()  # before anything is loaded
         source = resolve_checkpoint(checkpoint)
-        if out.suffix != ".safetensors":
-            raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
-        target = Output.of(out, GENERATOR, force, inputs=(source,)).check()
-        ckpt = load_checkpoint(source)
-        meta = {k: v for k, v in ckpt.meta.items() if k in ("config", "data", "components", "step", "gantoolkit_version", "created", "torch_version")}
-        meta["kind"] = GENERATOR_ONLY
-        meta["exported_from"] = str(source)
-        target.check()
-        write_checkpoint(out, prefixed("generator", ckpt.generator_state(prefer_ema=ema)), meta)
-        typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, generator at step {ckpt.step})")
+        target = Output.of(out, kind, force, inputs=(source,)).check()
+        if format == "safetensors":
+            return write_generator_only(source, target, ema)
+        from gantoolkit.export import export_onnx, export_torchscript
+        from gantoolkit.sampling import load_generator
+
+        model = load_generator(source, "cpu", prefer_ema=ema)
+        exported = export_onnx(model, opset) if format == "onnx" else export_torchscript(model)
+        target.write(exported.payload)
+        typer.echo(f"wrote {out} ({len(exported.payload) / 1e6:.1f} MB, {format}, generator at step {model.checkpoint.step}); {exported.report}")
+
+
+def write_generator_only(source: Path, target: Output, ema: bool) -> None:
+    """`gantool export --format safetensors`: the checkpoint's generator and its description, nothing else."""
+    from gantoolkit.checkpoint import GENERATOR_ONLY, load_checkpoint, prefixed, write_checkpoint
+
+    out = target.path
+    ckpt = load_checkpoint(source)
+    meta = {k: v for k, v in ckpt.meta.items() if k in ("config", "data", "components", "step", "gantoolkit_version", "created", "torch_version")}
+    meta["kind"] = GENERATOR_ONLY
+    meta["exported_from"] = str(source)
+    target.check()
+    write_checkpoint(out, prefixed("generator", ckpt.generator_state(prefer_ema=ema)), meta)
+    typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, generator at step {ckpt.step})")
