@@ -10,14 +10,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from gantoolkit.controllers.directions import Directions
-    from gantoolkit.data import DataInfo
+    from gantoolkit.data import DataInfo, DataRequest, Dataset
+    from gantoolkit.evaluation import EvalContext
     from gantoolkit.sampling import LoadedGenerator
 
 
@@ -37,6 +38,22 @@ class ModelSpec:
     generator_norm: Callable[[int], nn.Module] | None = None
 
 
+@runtime_checkable
+class CriticBody(Protocol):
+    """What `Architecture.build` returns as the discriminator body (an `nn.Module` with these three members)."""
+
+    #: width F of the penultimate features
+    feature_dim: int
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """B×input shape -> B×F penultimate features."""
+        ...
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """B×F features -> B raw scores (never through a sigmoid)."""
+        ...
+
+
 class Architecture(ABC):
     """Builds a generator body and a discriminator body for a `ModelSpec`."""
 
@@ -49,7 +66,7 @@ class Architecture(ABC):
 
     @abstractmethod
     def build(self, spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-        """Return (generator body, discriminator body). The discriminator has `features`, `head`, `feature_dim`."""
+        """Return (generator body, discriminator body); the discriminator body is a `CriticBody`."""
 
 
 @dataclass(frozen=True)
@@ -366,3 +383,39 @@ class DirectionFinder(ABC):
     @abstractmethod
     def find(self, model: LoadedGenerator) -> Directions:
         """Directions for `model`; raise `ConfigError` (with a fix) for a generator this method cannot read."""
+
+
+class DataSource(ABC):
+    """Base class of registered datasets: `load(request)` returns a `Dataset`."""
+
+    #: whether the ARGUMENT of `--data NAME:ARGUMENT` may name a file or folder (`folder:PATH`). A path is read only
+    #: when the command line gives it: a checkpoint's saved data is then not loaded on its own (`--resume` and
+    #: `evaluate` ask for `--data`). A source whose argument only picks one of its own sets (`toy:ring`) sets False.
+    argument_is_path: bool = True
+
+    @abstractmethod
+    def load(self, request: DataRequest) -> Dataset:
+        """Read (or make) the whole dataset; raise `DataError` with a fix when that is not possible."""
+
+    def recommend(self, config: Any) -> dict[str, Any]:
+        """Settings that suit this data for the parts `config` (a RunConfig) chooses, as a config layer: RunConfig
+        fields, and component tables (`{"name": "dcgan", "ngf": 32}`) that apply only to the component they name.
+        They sit below presets and flags, so the user's settings always win. None by default."""
+        return {}
+
+
+class Metric(ABC):
+    """A number (or a few) computed from generated samples and the real data."""
+
+    #: the names `compute` returns, in order (for tables and docs)
+    keys: tuple[str, ...] = ()
+    #: (name, suffix) of each artefact `compute` may write through `ctx.artefact`, checked before any work
+    artefacts: tuple[tuple[str, str], ...] = ()
+
+    def why_not(self, ctx: EvalContext) -> str | None:
+        """None when this metric applies to `ctx`; otherwise why not, and what would make it apply."""
+        return None
+
+    @abstractmethod
+    def compute(self, ctx: EvalContext) -> dict[str, float | int | None]:
+        """The metric's values (None for undefined); may write artefacts through `ctx.artefact`."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gantoolkit.components import DataSource  # noqa: F401 - the contract, re-exported from its old path
 from gantoolkit.distributed import SINGLE, Processes, shard
 from gantoolkit.errors import DataError
 
@@ -103,25 +103,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.data)
-
-
-class DataSource(ABC):
-    """Base class of registered datasets: `load(request)` returns a `Dataset`."""
-
-    #: whether the ARGUMENT of `--data NAME:ARGUMENT` may name a file or folder (`folder:PATH`). A path is read only
-    #: when the command line gives it: a checkpoint's saved data is then not loaded on its own (`--resume` and
-    #: `evaluate` ask for `--data`). A source whose argument only picks one of its own sets (`toy:ring`) sets False.
-    argument_is_path: bool = True
-
-    @abstractmethod
-    def load(self, request: DataRequest) -> Dataset:
-        """Read (or make) the whole dataset; raise `DataError` with a fix when that is not possible."""
-
-    def recommend(self, config: Any) -> dict[str, Any]:
-        """Settings that suit this data for the parts `config` (a RunConfig) chooses, as a config layer: RunConfig
-        fields, and component tables (`{"name": "dcgan", "ngf": 32}`) that apply only to the component they name.
-        They sit below presets and flags, so the user's settings always win. None by default."""
-        return {}
 
 
 def to_model_space(batch: torch.Tensor, info: DataInfo) -> torch.Tensor:

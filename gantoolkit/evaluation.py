@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 
+from gantoolkit.components import Metric
 from gantoolkit.data import DataInfo, Dataset, to_model_space
 from gantoolkit.errors import ConfigError, GanToolkitError, did_you_mean
 from gantoolkit.outputs import REPORT, REPORT_FORMAT, Output, kind_for_suffix
@@ -103,23 +103,6 @@ def artefact_output(stem: Path, name: str, suffix: str, force: bool, inputs: tup
     """The output `STEM.NAME.SUFFIX` of an artefact (a suffix gantool does not mark is never replaced unforced)."""
     path = stem.with_name(f"{stem.name}.{name}{suffix}")
     return Output(path, kind_for_suffix(path) or f"unmarked{suffix}", force, inputs)
-
-
-class Metric(ABC):
-    """A number (or a few) computed from generated samples and the real data."""
-
-    #: the names `compute` returns, in order (for tables and docs)
-    keys: tuple[str, ...] = ()
-    #: (name, suffix) of each artefact `compute` may write through `ctx.artefact`, checked before any work
-    artefacts: tuple[tuple[str, str], ...] = ()
-
-    def why_not(self, ctx: EvalContext) -> str | None:
-        """None when this metric applies to `ctx`; otherwise why not, and what would make it apply."""
-        return None
-
-    @abstractmethod
-    def compute(self, ctx: EvalContext) -> dict[str, float | int | None]:
-        """The metric's values (None for undefined); may write artefacts through `ctx.artefact`."""
 
 
 def create_metrics(names: list[str] | None, registry: Registry | None = None) -> dict[str, Metric]:
