@@ -57,8 +57,9 @@ LAUNCH_OPTIONS = {
 #: rank r's RNG is seeded with seed + r * RANK_SEED_STRIDE (rank 0 keeps the single-process seed)
 RANK_SEED_STRIDE = 2**32
 
-#: how long the other ranks wait for a failed rank 0 to report and exit before exiting themselves
-MAIN_FAILURE_GRACE_S = 10.0
+#: how long the other ranks wait for a failed rank 0 to report and exit before exiting themselves (torchrun stops
+#: them as soon as rank 0 has exited, so this costs nothing; 10 s was too short for a loaded 2-core machine)
+MAIN_FAILURE_GRACE_S = 30.0
 
 T = TypeVar("T")
 
