@@ -99,6 +99,26 @@ def test_a_collapsed_set_is_one_mode_and_log_1000(cache_dir):
     assert got["stacked_modes_real"] > 800  # the floor is the real data's, whatever the samples (2,000 of them)
 
 
+def test_the_floor_is_computed_once_then_read_from_the_cache(cache_dir, monkeypatch):
+    import gantoolkit.builtin.metrics.stacked as stacked
+
+    real = load(n=600)
+    samples = to_model_space(real.data[:300], real.info)
+    calls = []
+    counted = stacked.stacked_modes
+    monkeypatch.setattr(stacked, "stacked_modes", lambda images, *a: calls.append(len(images)) or counted(images, *a))
+    first = scores(context(real, samples, cache_dir, n=300))
+    assert calls == [300, 300]  # the samples, then the real images of the floor
+    again = scores(context(real, samples, cache_dir, n=300))
+    assert again == first and calls == [300, 300, 300]  # only the samples: the floor was cached
+    floors = list((cache_dir / "stacked-floor").glob("*.json"))
+    for path in floors:
+        path.write_text("{not json")
+    assert scores(context(real, samples, cache_dir, n=300)) == first and len(calls) == 5  # unreadable: computed again
+    scores(context(real, samples, cache_dir, n=200))
+    assert len(calls) == 7 and len(list((cache_dir / "stacked-floor").glob("*.json"))) == len(floors) + 1
+
+
 def test_the_metrics_apply_only_to_stacked_digits(cache_dir):
     digits = tiny_dataset((1, 8, 8))
     reason = StackedModes().why_not(context(digits, digits.data.float(), cache_dir))
