@@ -16,6 +16,9 @@ nox.options.reuse_venv = "yes"
 nox.options.default_venv_backend = "venv"
 
 ROOT = Path(__file__).parent
+#: the suite on every CPU (pytest-xdist), a test file per worker so module fixtures train once; `-n 0` in posargs
+#: turns it off (`nox -s tests -- -n 0`)
+PARALLEL = ("-n", "auto", "--dist", "loadfile")
 PLUGINS = sorted(p for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
 
 
@@ -28,14 +31,14 @@ def install_project(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole test suite, browser tests included (they need Debian's chromium at /usr/bin/chromium)."""
     install_project(session)
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", *PARALLEL, *session.posargs)
 
 
 @nox.session
 def quick(session: nox.Session) -> None:
     """The fast lane: every test but those that start processes (`@pytest.mark.process`), in under 2 minutes."""
     install_project(session)
-    session.run("python", "-m", "pytest", "-q", "-m", "not process and not browser", *session.posargs,
+    session.run("python", "-m", "pytest", "-q", "-m", "not process and not browser", *PARALLEL, *session.posargs,
                 env={"OMP_NUM_THREADS": "1"})
 
 
