@@ -5,7 +5,8 @@ directions, ...), or when the user passes `--force`. Whatever `--force` says, th
 command's own input (the same file, also through a symbolic or hard link), a symbolic link (nothing is ever written
 through one), a folder, a device or FIFO, and anything in a run's `checkpoints/` folder (a file there could be taken
 for the run's newest checkpoint). A folder of PNGs is written only into a new or empty folder, or one that holds
-nothing but the PNGs an earlier `gantool sample` put there (those are replaced).
+nothing but the PNGs an earlier `gantool sample` put there (those are replaced); a model folder likewise, or one an
+earlier `gantool export --format folder` wrote (its config.json says so, and it holds nothing else).
 
 What gantool wrote is recognised from a file's first bytes, never by decoding or unpickling it: a PNG's `Software`
 text chunk, a GIF's comment, an `.npz` archive's comment (a TorchScript archive's says `torchscript`), an ONNX
@@ -46,6 +47,10 @@ TRAINING, GENERATOR = "gantoolkit/training", "gantoolkit/generator"  # checkpoin
 CLASSIFIER, DIRECTIONS = "gantoolkit-classifier", "gantoolkit-directions"  # their safetensors `format`
 ONNX, TORCHSCRIPT = "onnx", "torchscript"  # `gantool export --format onnx|torchscript`
 PNG_FOLDER = "png-folder"
+#: `gantool export --format folder`: the files it writes, and the `format` in its config.json
+MODEL_FOLDER = "model-folder"
+MODEL_FOLDER_FILES = ("model.safetensors", "config.json", "README.md", "samples.png")
+MODEL_FOLDER_FORMAT = "gantoolkit-model-folder"
 
 _WHAT = {
     PNG: "a PNG gantool wrote", GIF: "a GIF gantool wrote", NPZ: "an .npz gantool wrote",
@@ -91,7 +96,7 @@ class Output:
     def check(self) -> Output:
         """Refuse, in one line, a write this output must not make; returns itself."""
         path, name = self.path, f"{self.flag} {str(self.path)!r}"
-        folder = self.kind == PNG_FOLDER
+        folder = self.kind in (PNG_FOLDER, MODEL_FOLDER)
         if not folder and not path.parent.is_dir():
             raise OutputError(f"the folder of {name} does not exist", "create it first")
         for source in self.inputs:
@@ -115,7 +120,7 @@ class Output:
                               "gantool never replaces a link or writes through one, even with --force; give the "
                               "path of a new file")
         if folder:
-            self._replaced_pngs(mode)
+            self._replaced_files(mode)
             return self
         if stat.S_ISDIR(mode):
             raise OutputError(f"{name} is a folder", "give a file name")
@@ -135,7 +140,7 @@ class Output:
         """Write `files` (name -> contents) into the folder, then remove the PNGs of an earlier `gantool sample`
         that were not written again (the folder then holds exactly this output)."""
         self.check()
-        old = self._replaced_pngs(os.lstat(self.path).st_mode) if os.path.lexists(self.path) else []
+        old = self._replaced_files(os.lstat(self.path).st_mode) if os.path.lexists(self.path) else []
         self.path.mkdir(parents=True, exist_ok=True)
         for file_name, payload in files.items():
             atomic_write(self.path / file_name, payload)
@@ -143,9 +148,12 @@ class Output:
             if stale.name not in files:
                 stale.unlink(missing_ok=True)
 
-    def _replaced_pngs(self, mode: int) -> list[Path]:
-        """The sample PNGs gantool wrote in the existing folder; anything else there is refused."""
+    def _replaced_files(self, mode: int) -> list[Path]:
+        """The files gantool wrote in the existing folder (sample PNGs, or a model folder's); anything else there
+        is refused."""
         name = f"{self.flag} {str(self.path)!r}"
+        if self.kind == MODEL_FOLDER:
+            return self._replaced_model_files(mode, name)
         if not stat.S_ISDIR(mode):
             what = "a file" if stat.S_ISREG(mode) else "a symbolic link" if stat.S_ISLNK(mode) else (
                 "a device, FIFO or socket")
@@ -160,6 +168,34 @@ class Output:
                                   "give a new or empty folder (--force never writes into one that holds other files)")
             found.append(path)
         return found
+
+    def _replaced_model_files(self, mode: int, name: str) -> list[Path]:
+        if not stat.S_ISDIR(mode):
+            raise OutputError(f"{name} already exists and is not a folder", "give a new or empty folder")
+        entries = sorted(os.scandir(self.path), key=lambda e: e.name)
+        if not entries:
+            return []
+        config = self.path / "config.json"
+        others = [e.name for e in entries if e.name not in MODEL_FOLDER_FILES or not e.is_file(follow_symlinks=False)]
+        hint = "give a new or empty folder (--force never writes into one that holds other files)"
+        if others:
+            raise OutputError(f"{name} already exists and is not an empty folder: it holds {_short(others[0])!r}, "
+                              "which gantool export did not write", hint)
+        if not _model_folder_config(config):
+            raise OutputError(f"{name} already exists and is not a model folder gantool exported (no config.json "
+                              "of one)", hint)
+        return [Path(e.path) for e in entries]
+
+
+def _model_folder_config(path: Path) -> bool:
+    """Whether `path` is the config.json of a model folder gantool exported (a regular file, read as JSON)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode) or os.lstat(path).st_size > _HEADER_LIMIT:
+            return False
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("format") == MODEL_FOLDER_FORMAT
 
 
 def identify(path: Path) -> tuple[str | None, str]:

@@ -54,11 +54,17 @@ def is_run(path: Path) -> bool:
     return (Path(path) / CHECKPOINTS).is_dir()
 
 
+#: the generator of a model folder (`gantool export --format folder`)
+MODEL_FILE = "model.safetensors"
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file as given, or the newest checkpoint of a run directory."""
+    """A checkpoint file as given, the newest checkpoint of a run directory, or a model folder's model."""
     path = Path(path)
     if path.is_dir():
         found = list_checkpoints(path)
+        if not found and (path / MODEL_FILE).is_file() and (path / "config.json").is_file():
+            return path / MODEL_FILE  # a model folder (`gantool export --format folder`)
         if not found:
             raise CheckpointError(
                 f"{str(path)!r} holds no checkpoint",

@@ -167,3 +167,50 @@ def test_an_export_beyond_the_tolerance_is_refused(work, monkeypatch):
     result = gantool("export", work / "run", "--format", "onnx", "--out", work / "far.onnx")
     assert result.exit_code == 2 and not (work / "far.onnx").exists()
     assert "the ONNX export differs from PyTorch by up to" in result.output and "nothing was written" in result.output
+
+
+def test_a_model_folder_loads_back_bit_identical(work):
+    out = work / "folder"
+    result = gantool("export", work / "run", "--format", "folder", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors", "samples.png"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["format"] == "gantoolkit-model-folder" and config["weights"] == "ema" and config["step"] == 2
+    assert config["config"]["arch"] == {"name": "dcgan", "options": {"ngf": 8, "ndf": 8, "upsample": "transpose",
+                                                                     "critic_norm": "auto"}}  # every option resolved
+    assert config["components"]["arch"]["distribution"] == "gantoolkit"
+    assert config["generator"]["inputs"] == ["z", "labels"] and config["generator"]["classes"][7] == "7"
+    assert config["data"]["shape"] == [1, 8, 8]
+    model = gantoolkit.load_generator(out)
+    assert np.array_equal(model.sample(10, seed=6).numpy(), seeded_npz(work, "run", 6, 10))
+    from gantoolkit.checkpoint import load_checkpoint
+    from gantoolkit.runs import resolve_checkpoint
+
+    ema = load_checkpoint(resolve_checkpoint(work / "run")).generator_state(prefer_ema=True)
+    weights = load_checkpoint(out / "model.safetensors").generator_state()
+    assert weights.keys() == ema.keys() and all(torch.equal(weights[k], ema[k]) for k in ema)
+    card = (out / "README.md").read_text()
+    assert "library_name: gantoolkit" in card and "![seed 0's samples](samples.png)" in card
+    assert "for 2 of 2 steps on `digits`" in card and "the EMA generator" in card
+    assert gantool("export", work / "run", "--format", "folder", "--out", out, "--no-ema").exit_code == 0  # again
+    assert json.loads((out / "config.json").read_text())["weights"] == "generator"
+    (out / "notes.txt").write_text("mine")
+    result = gantool("export", work / "run", "--format", "folder", "--out", out, "--force")
+    assert result.exit_code == 2 and "it holds 'notes.txt', which gantool export did not write" in result.output
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_the_model_card_reports_the_latest_evaluation(work):
+    evaluated = gantool("evaluate", work / "codes", "--metrics", "modes,hq", "--n", 500, "--out",
+                        work / "codes" / "evaluation.json")
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads((work / "codes" / "evaluation.json").read_text())
+    out = work / "codes-folder"
+    assert gantool("export", work / "codes", "--format", "folder", "--out", out).exit_code == 0
+    card = (out / "README.md").read_text()
+    assert "From the run's newest evaluation report, `evaluation.json`" in card
+    assert f"| modes | {report['modes']:.4g} |" in card and f"| hq | {report['hq']:.4g} |" in card
+    config = json.loads((out / "config.json").read_text())
+    assert config["evaluation"]["metrics"]["modes"] == report["modes"]
+    assert config["generator"]["inputs"] == ["z", "codes"] and config["generator"]["value_range"] is None
+    assert np.array_equal(gantoolkit.load_generator(out).sample(5, seed=2).numpy(), seeded_npz(work, "codes", 2, 5))

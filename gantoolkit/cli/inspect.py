@@ -19,6 +19,7 @@ EXPORT_EPILOG = (
     "  gantool export runs/digits --out generator.safetensors\n\n"
     "  gantool export runs/digits --format onnx --out digits.onnx   (needs pip install 'gantoolkit[export]')\n\n"
     "  gantool export runs/digits --format torchscript --out digits.pt\n\n"
+    "  gantool export runs/digits --format folder --out digits-model/   (model.safetensors, config.json, README.md)\n\n"
     "ONNX and TorchScript take z (float32 N×latent size), labels (int64 N, conditional models) and codes (float32, "
     "models with controller codes) and give samples in model space (images in [-1, 1]); the metadata says which."
 )
@@ -74,26 +75,27 @@ def register(app: typer.Typer) -> None:
     @app.command(epilog=EXPORT_EPILOG, rich_help_panel="Using a model")
     def export(
         checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="The file to write: FILE.safetensors (not in a run's checkpoints/ folder, where it would become the run's newest checkpoint), FILE.onnx or FILE.pt.")],
-        format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="safetensors|onnx|torchscript", help="What to write (default: from --out's suffix). safetensors: the generator-only checkpoint gantool reads; onnx and torchscript: a graph that runs without gantoolkit, checked against PyTorch before it is written.")] = None,
+        out: Annotated[Path, typer.Option("--out", "-o", help="The file to write: FILE.safetensors (not in a run's checkpoints/ folder, where it would become the run's newest checkpoint), FILE.onnx or FILE.pt; with --format folder, a new or empty folder.")],
+        format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="safetensors|onnx|torchscript|folder", help="What to write (default: from --out's suffix). safetensors: the generator-only checkpoint gantool reads; onnx and torchscript: a graph that runs without gantoolkit, checked against PyTorch before it is written; folder: model.safetensors, config.json and a README.md model card, as model hubs lay them out.")] = None,
         ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when there are some.")] = True,
         opset: Annotated[int, typer.Option(help="onnx: the ai.onnx opset to target.")] = 17,
         force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     ) -> None:
-        """Export the generator: a generator-only checkpoint, an ONNX model or a TorchScript module."""
+        """Export the generator: a generator-only checkpoint, an ONNX model, a TorchScript module or a model folder."""
         from gantoolkit.errors import ConfigError
-        from gantoolkit.outputs import GENERATOR, ONNX, TORCHSCRIPT, Output
+        from gantoolkit.outputs import GENERATOR, MODEL_FOLDER, ONNX, TORCHSCRIPT, Output
         from gantoolkit.runs import resolve_checkpoint
 
-        kinds = {"safetensors": (GENERATOR, ".safetensors"), "onnx": (ONNX, ".onnx"), "torchscript": (TORCHSCRIPT, ".pt")}
+        kinds = {"safetensors": (GENERATOR, ".safetensors"), "onnx": (ONNX, ".onnx"), "torchscript": (TORCHSCRIPT, ".pt"),
+                 "folder": (MODEL_FOLDER, "")}
         if format is None:
             format = next((name for name, (_, suffix) in kinds.items() if out.suffix.lower() == suffix), None)
             if format is None:
-                raise ConfigError(f"cannot tell the format from --out {str(out)!r}", "give --format safetensors, onnx or torchscript, or end --out in .safetensors, .onnx or .pt")
+                raise ConfigError(f"cannot tell the format from --out {str(out)!r}", "give --format safetensors, onnx, torchscript or folder, or end --out in .safetensors, .onnx or .pt")
         if format not in kinds:
-            raise ConfigError(f"unknown --format {format!r}", "choose safetensors, onnx or torchscript")
+            raise ConfigError(f"unknown --format {format!r}", "choose safetensors, onnx, torchscript or folder")
         kind, suffix = kinds[format]
-        if out.suffix.lower() != suffix:
+        if format != "folder" and out.suffix.lower() != suffix:
             raise ConfigError(f"--format {format} writes a {suffix} file, but --out is {str(out)!r}", f"end --out in {suffix}")
         if not 7 <= opset <= 23:
             raise ConfigError(f"--opset must be between 7 and 23, got {opset}", "17 suits ONNX Runtime 1.14 and later")
@@ -109,6 +111,13 @@ def register(app: typer.Typer) -> None:
         from gantoolkit.sampling import load_generator
 
         model = load_generator(source, "cpu", prefer_ema=ema)
+        if format == "folder":
+            from gantoolkit.model_folder import folder_files
+
+            files = folder_files(model, source, ema)
+            target.write_folder(files)
+            typer.echo(f"wrote {out}/ ({', '.join(sorted(files))}; generator at step {model.checkpoint.step})")
+            return
         exported = export_onnx(model, opset) if format == "onnx" else export_torchscript(model)
         target.write(exported.payload)
         typer.echo(f"wrote {out} ({len(exported.payload) / 1e6:.1f} MB, {format}, generator at step {model.checkpoint.step}); {exported.report}")
