@@ -105,17 +105,22 @@ def require_onnx() -> None:
 
 def _traced(model: LoadedGenerator, fmt: str, make: Callable[[], bytes]) -> bytes:
     """`make()`, with a failure to trace the generator as one line naming its components."""
-    config = model.models.config
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation and tracer notes; the check below decides
             return make()
     except Exception as e:
-        detail = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        detail = detail if len(detail) <= 200 else detail[:197] + "..."
-        raise ConfigError(f"architecture {config.arch.name!r} with conditioning {config.cond.name!r} cannot be "
-                          f"exported as {fmt}: {type(e).__name__}: {detail}",
-                          "export --format safetensors instead (it needs no tracing)") from None
+        raise _failure(model, fmt, "cannot be traced", e) from None
+
+
+def _failure(model: LoadedGenerator, fmt: str, what: str, error: Exception) -> ConfigError:
+    """One line naming the generator's components, what failed and the first line of why."""
+    config = model.models.config
+    detail = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    detail = detail if len(detail) <= 200 else detail[:197] + "..."
+    return ConfigError(f"the {fmt} export of architecture {config.arch.name!r} with conditioning "
+                       f"{config.cond.name!r} {what}: {type(error).__name__}: {detail}",
+                       "export --format safetensors instead (it needs no tracing)")
 
 
 def _check(fmt: str, runner: str, run: Callable[[tuple[torch.Tensor, ...]], torch.Tensor],
@@ -126,7 +131,10 @@ def _check(fmt: str, runner: str, run: Callable[[tuple[torch.Tensor, ...]], torc
         inputs = example_inputs(model, n, seed=1000 + i)
         with torch.no_grad():
             expected = module(*inputs).float()
-        got = run(inputs).float()
+        try:
+            got = run(inputs).float()
+        except Exception as e:  # e.g. a batch size the tracer baked into the graph
+            raise _failure(model, fmt, f"fails on a batch of {n} (it was traced with {TRACE_BATCH})", e) from None
         if got.shape != expected.shape:
             raise ConfigError(f"the {fmt} export makes {list(got.shape)} for a batch of {n}, PyTorch "
                               f"{list(expected.shape)}", "export --format safetensors instead")

@@ -69,6 +69,6 @@ class ConditionalBatchNorm(nn.Module):
             raise ConfigError("conditional BatchNorm needs labels", "give the generator a class")
         flat = x.dim() == 2
         h = self.norm(x[:, :, None, None] if flat else x)
-        shape = (len(x), -1, 1, 1)
+        shape = (-1, h.shape[1], 1, 1)  # not len(x): a traced graph (gantool export) keeps its batch axis free
         h = h * self.gain(labels).view(shape).to(h.dtype) + self.bias(labels).view(shape).to(h.dtype)
         return h[:, :, 0, 0] if flat else h
