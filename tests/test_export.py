@@ -253,3 +253,29 @@ def test_every_format_matches_gantool_sample(combos, arch, cond):
             assert np.array_equal(to_uint8(images.numpy()), reference), fmt
         else:
             assert np.array_equal(gantoolkit.load_generator(out).sample(n, seed=seed).numpy(), reference), fmt
+
+
+@pytest.mark.process
+def test_plain_onnxruntime_and_plain_torch_without_gantoolkit(work, exported):
+    """The issue's example: the exported files run in a process that never imports gantoolkit."""
+    import subprocess
+
+    model = gantoolkit.load_generator(work / "run")
+    n, seed = 5, 8
+    inputs = work / "inputs.npz"
+    np.savez(inputs, z=model.latents(n, seed).numpy(), labels=model.labels(n).numpy())
+    code = (
+        "import sys, numpy as np, onnxruntime, torch\n"
+        f"x = np.load({str(inputs)!r})\n"
+        f"s = onnxruntime.InferenceSession({str(exported['g.onnx'])!r}, providers=['CPUExecutionProvider'])\n"
+        "a = s.run(None, {'z': x['z'], 'labels': x['labels']})[0]\n"
+        f"b = torch.jit.load({str(exported['g.pt'])!r})(torch.from_numpy(x['z']), torch.from_numpy(x['labels']))\n"
+        "assert not any(m.startswith('gantoolkit') for m in sys.modules)\n"
+        f"np.savez({str(work / 'plain.npz')!r}, onnx=a, torchscript=b.detach().numpy())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    reference = seeded_npz(work, "run", seed, n)
+    with np.load(work / "plain.npz") as plain:
+        assert np.abs(to_uint8(plain["onnx"]).astype(int) - reference).max() <= 1
+        assert np.array_equal(to_uint8(plain["torchscript"]), reference)
