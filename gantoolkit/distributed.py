@@ -179,6 +179,7 @@ class Processes:
         except GanToolkitError as e:
             if self.is_main:
                 raise
+            time.sleep(MAIN_FAILURE_GRACE_S)  # rank 0 reports and exits first (torchrun then stops this process)
             raise SystemExit(e.exit_code) from None
 
     def run_on_main(self, work: Callable[[], T]) -> T:

@@ -119,7 +119,7 @@ RUN = ["train", *TINY_DCGAN, "--image-size", "8", "--steps", "2"]
 
 CASES = [
     # unknown component names: the closest names are suggested
-    ("unknown-arch", [*RUN, "--arch", "dcgann"], "unknown architecture 'dcgann' (did you mean 'dcgan'?)"),
+    ("unknown-arch", [*RUN, "--arch", "dcgann"], "unknown architecture 'dcgann' (did you mean 'dcgan'"),
     ("unknown-loss", [*RUN, "--loss", "wgan_gp"], "unknown loss 'wgan_gp' (did you mean 'wgan-gp'"),
     ("unknown-cond", [*RUN, "--cond", "one-hot"], "unknown conditioning 'one-hot' (did you mean 'onehot'"),
     ("unknown-data", [*RUN, "--data", "digit"], "unknown dataset 'digit' (did you mean 'digits'"),

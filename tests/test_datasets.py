@@ -455,7 +455,7 @@ def test_toy_errors() -> None:
         with pytest.raises(DataError) as e:
             Mixture(n=10).load(DataRequest(argument=argument))
         assert "ring" in one_line(e) and "grid" in str(e.value)
-    with pytest.raises(DataError, match="at least 1"):
+    with pytest.raises(DataError, match="between 1 and 10,000,000, got 0"):
         Mixture(n=0)
 
 
