@@ -202,7 +202,10 @@ class Conditioning:
     def norm_layer(self, num_features: int) -> nn.Module:
         """With `conditional_norm`: a normalisation layer of the generator for `num_features` channels, called as
         layer(x, labels) on B×C or B×C×H×W and returning x's shape (e.g. `gantoolkit.layers.ConditionalBatchNorm`)."""
-        raise NotImplementedError(f"{type(self).__name__} sets conditional_norm but does not define norm_layer")
+        from gantoolkit.errors import PluginError
+
+        raise PluginError(f"conditioning {type(self).__name__} sets conditional_norm but does not define norm_layer",
+                          "define norm_layer(num_features), e.g. returning gantoolkit.layers.ConditionalBatchNorm")
 
     def discriminator_term(self, ctx: ControllerContext) -> torch.Tensor | None:
         """A scalar added to the critic's loss in every critic step, or None; `ctx.module` is `critic_module`'s."""
