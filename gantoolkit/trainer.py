@@ -34,6 +34,8 @@ from gantoolkit.progress import Monitor
 from gantoolkit.recovery import LossGuard, NonFiniteError, Rollback
 
 GRID_SAMPLES = 64
+#: a sample grid shows one column per class for at most this many classes (the first ones: stacked digits have 1,000)
+MAX_GRID_CLASSES = 32
 #: RUN/samples/final.png: this many samples a row, one row per class (at most MAX_FINAL_ROWS) or this many rows
 FINAL_COLUMNS = 10
 MAX_FINAL_ROWS = 32
@@ -394,8 +396,9 @@ class Trainer:
     # -- outputs ------------------------------------------------------------------------------------------------
 
     def _fixed_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """The same latents (seeded from the run's seed) for every sample grid; one column per class."""
-        k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else 0
+        """The same latents (seeded from the run's seed) for every sample grid; one column per class (of the first
+        MAX_GRID_CLASSES)."""
+        k = self._grid_classes() or 0
         n = GRID_SAMPLES if self.info.is_image else 2500
         if k and self.info.is_image:
             n = k * -(-GRID_SAMPLES // k)
@@ -404,6 +407,11 @@ class Trainer:
         labels = torch.arange(n) % k if k else None
         codes = self.models.sample_codes(n, cpu, torch.device("cpu"))
         return tuple(t.to(self.device) if t is not None else None for t in (z, labels, codes))  # type: ignore[return-value]
+
+    def _grid_classes(self) -> int | None:
+        """The columns of a conditional model's sample grids: its classes, at most MAX_GRID_CLASSES; None if none."""
+        k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else 0
+        return min(k, MAX_GRID_CLASSES) or None
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -424,8 +432,7 @@ class Trainer:
         self._check_finite()  # nothing is written after a NaN
         if not self.procs.is_main:
             return
-        k = self.models.conditioning.num_classes if self.models.conditioning.requires_labels else None
-        picture = self.picture(*self.fixed, cols=k or None)
+        picture = self.picture(*self.fixed, cols=self._grid_classes())
         if picture is not None:
             path, payload = runs.sample_path(self.run_dir, self.step), png_bytes(picture)
             atomic_write(path, payload)

@@ -146,3 +146,17 @@ def test_gantool_evaluate_a_tiny_run_by_default_with_the_protocols_26000_samples
     assert result.exit_code == 0, result.output
     meta = json.loads(Path("fd.json").read_text())["meta"]
     assert meta["n"] == 26_000 and meta["real"] == 26_000
+
+
+def test_a_conditional_run_draws_sample_grids_of_at_most_32_columns(cli):
+    """One column per class would make a 1,000-column grid; the grid shows the first MAX_GRID_CLASSES classes."""
+    from PIL import Image
+
+    from gantoolkit.trainer import MAX_GRID_CLASSES
+
+    result = cli("train", *TINY_DCGAN, "--data", "stacked-digits", "--data-opt", "n=300", "--image-size", str(SIZE),
+                 "--loss", "bce", "--cond", "onehot", "--steps", "1", "--sample-every", "1", "--out", "run")
+    assert result.exit_code == 0, result.output
+    grid = Image.open(Path("run") / "samples" / "step-00000001.png")
+    assert grid.width < (MAX_GRID_CLASSES + 1) * (SIZE + 2) + 2 < 1000 * SIZE
+    assert grid.width > (MAX_GRID_CLASSES - 1) * SIZE  # still one column per class for the first 32
