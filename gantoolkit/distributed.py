@@ -64,6 +64,17 @@ MAIN_FAILURE_GRACE_S = 30.0
 T = TypeVar("T")
 
 
+@dataclass
+class _Failure:
+    """Set when every rank met the same error: the processes then leave without meeting at the teardown barrier.
+    Rank 0 waiting there for the others (who are waiting for it to exit) let a non-main rank exit first."""
+
+    leave_at_once: bool = False
+
+
+_FAILURE = _Failure()
+
+
 class DistributedError(GanToolkitError):
     """A distributed run could not start or one of its processes failed."""
 
@@ -177,6 +188,7 @@ class Processes:
         try:
             yield
         except GanToolkitError as e:
+            _FAILURE.leave_at_once = True
             if self.is_main:
                 raise
             time.sleep(MAIN_FAILURE_GRACE_S)  # rank 0 reports and exits first (torchrun then stops this process)
@@ -195,6 +207,8 @@ class Processes:
             except BaseException as e:  # re-raised below, once the other ranks are told
                 failure = e
         outcome = self.from_main(("failed", getattr(failure, "exit_code", 1)) if failure else ("ok", result))
+        if outcome[0] == "failed":
+            _FAILURE.leave_at_once = True
         if failure is not None:
             raise failure
         if outcome[0] == "failed":  # let rank 0 report and exit first (torchrun then stops this process)
@@ -253,8 +267,9 @@ def teardown(processes: Processes) -> None:
     """Leave the process group (after the last collective of the run). The processes first meet at a barrier on
     the gloo control group: a rank that destroyed its group while a peer was still in gloo's teardown aborted with
     "terminate called without an active exception" after a finished run. The barrier is monitored and bounded, so a
-    peer that failed (or never arrives) costs at most TEARDOWN_WAIT_S seconds, not a hang."""
-    if processes.active:
+    peer that failed (or never arrives) costs at most TEARDOWN_WAIT_S seconds, not a hang. After an error every rank
+    met, nobody waits: rank 0 exits first with its error and torchrun stops the others."""
+    if processes.active and not _FAILURE.leave_at_once:
         import datetime
 
         import torch.distributed as dist
