@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import sys
 import tempfile
 import urllib.error
@@ -72,7 +71,11 @@ def _download(url: str, category: str, out: BinaryIO, folder: Path) -> None:
     """Copy the body of `url` into the open file `out`; DataError, in one line, for anything that goes wrong."""
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-            shutil.copyfileobj(response, out, CHUNK)
+            length = response.headers.get("Content-Length", "")
+            copied = 0
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                copied += len(chunk)
     except urllib.error.HTTPError as e:
         if e.code in (403, 404):  # the release's bucket answers a name it does not hold with one of these
             raise DataError(f"Quick, Draw! has no category {category!r} ({url} answered HTTP {e.code})",
@@ -83,3 +86,6 @@ def _download(url: str, category: str, out: BinaryIO, folder: Path) -> None:
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e) or type(e).__name__
         raise DataError(f"could not download Quick, Draw! category {category!r} from {url}: {reason}",
                         f"check the network, or put {category}.npy into {folder} yourself") from None
+    if length.isdigit() and copied != int(length):  # http.client ends a body cut short without an error
+        raise DataError(f"could not download Quick, Draw! category {category!r} from {url}: the connection closed "
+                        f"after {copied:,} of {int(length):,} bytes", "try again (nothing was kept)")
