@@ -1,5 +1,5 @@
-"""Built-in datasets: the embedded default (`digits`) and its stacked version, image folders, torchvision sets,
-2-D mixtures, random."""
+"""Built-in datasets: the embedded default (`digits`) and its stacked version, image folders, Quick, Draw! bitmaps,
+torchvision sets, 2-D mixtures, random."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def register_datasets(register):
              summary="StackedMNIST on the digits: 3 channels, each an independently drawn digit (1,000 modes)")
     register("folder", "gantoolkit.builtin.datasets.folder:ImageFolder", argument="PATH",
              summary="images in a folder; class subfolders become labels")
+    register("quickdraw", "gantoolkit.builtin.datasets.quickdraw:QuickDraw", argument="PATH",
+             summary="Quick, Draw! doodles: a folder of CATEGORY.npy bitmaps (labelled) or one .npy; --download "
+                     "with categories=cat,dog fetches them")
     register("mnist", "gantoolkit.builtin.datasets.torchvision_sets:MNIST",
              summary="MNIST handwritten digits (torchvision; --data-root, --download)")
     register("fashion-mnist", "gantoolkit.builtin.datasets.torchvision_sets:FashionMNIST",
