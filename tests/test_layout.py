@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gantoolkit"
 
@@ -32,6 +34,7 @@ def test_every_module_contributing_names_exists():
     assert not named - existing, f"CONTRIBUTING.md names modules that do not exist: {sorted(named - existing)}"
 
 
+@pytest.mark.process
 def test_the_packages_that_group_features_keep_their_init_torch_free():
     code = ("import sys; import gantoolkit.sampling, gantoolkit.sampling.samplers, gantoolkit.training, "
             "gantoolkit.files, gantoolkit.cli.options; print('torch' in sys.modules)")
