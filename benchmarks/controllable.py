@@ -33,7 +33,7 @@ IMAGE_SIZE = 16
 
 def train_gan(work: Path, steps: int, seed: int) -> Path:
     from gantoolkit.config import Choice, RunConfig
-    from gantoolkit.training import train
+    from gantoolkit.training.run import train
 
     run = work / "digits-unconditional"
     if (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir()):
@@ -112,7 +112,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
 
     from gantoolkit.registry import get_registry
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     t0 = time.perf_counter()
     run = train_gan(work, args.gan_steps, args.seed)

@@ -78,8 +78,8 @@ def run_one(loss: str, seed: int, args: argparse.Namespace, judge: DigitJudge) -
 
     from gantoolkit.config import RunConfig, apply_layer
     from gantoolkit.data import to_uint8
-    from gantoolkit.sampling import load_generator
-    from gantoolkit.training import train
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.training.run import train
 
     layer = {"data": "digits", "image_size": args.image_size, "arch": {"name": "dcgan", "ngf": args.width,
              "ndf": args.width}, "loss": loss, "cond": "onehot", "steps": args.steps, "seed": seed,
@@ -136,11 +136,11 @@ def curve(name: str, layer: dict[str, Any], every: int, n: int, judge: DigitJudg
     samples; the training CPU seconds up to each checkpoint."""
     from rich.console import Console
 
-    from gantoolkit import trainer as trainer_module
     from gantoolkit.config import RunConfig, apply_layer
     from gantoolkit.data import to_uint8
-    from gantoolkit.sampling import load_generator
-    from gantoolkit.training import train
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.training import trainer as trainer_module
+    from gantoolkit.training.run import train
 
     base = {"data": "digits", "image_size": 16, "arch": {"name": "dcgan", "ngf": 32, "ndf": 32}, "cond": "onehot",
             "device": "cpu", "sample_every": 10**9, "log_every": 10**9, "checkpoint_every": every,
@@ -197,7 +197,7 @@ def first_run(seeds: int, n: int, out: Path, flags: list[str]) -> None:
     model judged by the SVC on `n` samples (n/10 per class); seed 0's final grid is copied to docs/first-run.png.
     `flags` are added to the command (a schedule being tried, e.g. --steps 4000); the grid is then not copied."""
     from gantoolkit.data import to_uint8
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     records = []
     root = Path(tempfile.mkdtemp(prefix="first-run-"))

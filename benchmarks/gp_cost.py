@@ -37,10 +37,10 @@ PUBLISHED = "5x to 25x on GPUs with old PyTorch (pytorch/pytorch#7714, #3076)"
 def trainer_for(loss: dict, data: str, image_size: int, batch_size: int, run_dir: Path):
     """The Trainer `gantool train --arch dcgan --arch-opt critic_norm=layer --cond onehot ...` builds."""
     from gantoolkit.config import RunConfig, apply_layer
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.trainer import Trainer
 
     flags = {"arch": {"name": "dcgan", "critic_norm": "layer"}, "loss": loss, "cond": "onehot", "data": data,
              "image_size": image_size, "batch_size": batch_size, "device": "cpu"}

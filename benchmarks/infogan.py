@@ -38,7 +38,7 @@ PAPER_PURITY = 0.95  # InfoGAN (Chen et al. 2016): 5 % error of the categorical 
 
 def train_run(work: Path, controller: str, steps: int, seed: int, latent_dim: int) -> Path:
     from gantoolkit.config import Choice, RunConfig
-    from gantoolkit.training import train
+    from gantoolkit.training.run import train
 
     run = work / f"digits-{controller}-z{latent_dim}"
     if (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir()):
@@ -92,7 +92,7 @@ def smoothness(model, controller, seeds: int = 32, values: int = 9) -> dict:
 
 
 def measure(run: Path, judge, per_category: int) -> dict:
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     model = load_generator(run)
     controller = next(iter(model.models.controllers.values()))

@@ -1,7 +1,7 @@
 """What the toolkit costs over a hand-written loop (BENCHMARKS.md §2).
 
 gantoolkit side: exactly what `gantool train --arch dcgan --loss bce --cond none --data fake:3x64x64 --image-size 64
---batch-size 64 --g-batch reuse` runs, built the way `gantoolkit.training.train` builds it (RunConfig from those
+--batch-size 64 --g-batch reuse` runs, built the way `gantoolkit.training.run.train` builds it (RunConfig from those
 flags, load_dataset, build_models, Trainer), timed through `Trainer.fit` itself (the training step plus all the per-
 step work around it: data batches from the device, loss tracking, progress bar, metrics every --log-every steps).
 Only the sample grids and checkpoints (every 500 steps by default) are left out of the timed blocks. `--g-batch
@@ -55,16 +55,16 @@ FLAGS = {"arch": "dcgan", "loss": "bce", "cond": "none", "data": "fake:3x64x64",
 
 
 def toolkit_trainer(run_dir: Path, seed: int, device: str = "cpu", extra: dict | None = None):
-    """The Trainer `gantool train` builds for FLAGS (see gantoolkit.training.train)."""
+    """The Trainer `gantool train` builds for FLAGS (see gantoolkit.training.run.train)."""
     from rich.console import Console
 
     from gantoolkit.config import RunConfig, apply_layer
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
     from gantoolkit.device import resolve_device
     from gantoolkit.models import build_models
-    from gantoolkit.progress import Monitor
     from gantoolkit.registry import get_registry
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.progress import Monitor
+    from gantoolkit.training.trainer import Trainer
 
     flags = {**FLAGS, "seed": seed, "device": device, **(extra or {})}
     config = apply_layer(RunConfig(), flags, "command line").validate()

@@ -62,8 +62,8 @@ def run_one(method: str, dataset: str, seed: int, steps: int, keep: Path | None)
 
     from gantoolkit.builtin.metrics.mixture import mixture_scores
     from gantoolkit.config import RunConfig, apply_layer
-    from gantoolkit.sampling import load_generator
-    from gantoolkit.training import train
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.training.run import train
 
     layer = {**method_layer(method, dataset, steps), "seed": seed, "device": "cpu", "track": [],
              "sample_every": 10**9, "checkpoint_every": 10**9, "log_every": 10**9}
@@ -86,8 +86,8 @@ def sampled_scores(run: str, seed: int, sampler: str) -> dict[str, Any] | None:
     import torch
 
     from gantoolkit.builtin.metrics.mixture import mixture_scores
-    from gantoolkit.samplers import create_sampler, setup_sampler
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.sampling.samplers import create_sampler, setup_sampler
 
     if not Path(run).is_dir():
         return None

@@ -22,7 +22,7 @@ _LAZY = {
     "get_registry": "gantoolkit.registry",
     "load_generator": "gantoolkit.api",
     "GeneratorModel": "gantoolkit.api",
-    "load_checkpoint": "gantoolkit.checkpoint",
+    "load_checkpoint": "gantoolkit.files.checkpoint",
     "RunConfig": "gantoolkit.config",
     "train": "gantoolkit.api",
 }

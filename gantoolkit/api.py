@@ -15,8 +15,8 @@ import torch
 
 from gantoolkit.data import to_uint8
 from gantoolkit.errors import ConfigError
-from gantoolkit.sampling import LoadedGenerator
-from gantoolkit.sampling import load_generator as _load
+from gantoolkit.sampling.generator import LoadedGenerator
+from gantoolkit.sampling.generator import load_generator as _load
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -129,7 +129,7 @@ class GeneratorModel:
 
     def grid(self, images: torch.Tensor, nrow: int | None = None) -> Image:
         """uint8 images N×C×H×W as one PIL image, `nrow` images per row (default: a square)."""
-        from gantoolkit.imageio import grid
+        from gantoolkit.files.images import grid
 
         return self.to_pil(grid(self._check_images(images), nrow))[0]
 
@@ -174,7 +174,7 @@ def train(config: Mapping[str, Any] | str | Path | RunConfig, out: str | Path | 
     `settings` override it like command-line flags. Progress goes to stderr, as with `gantool train`."""
     from gantoolkit.config import RunConfig
     from gantoolkit.recommend import compose
-    from gantoolkit.training import train as train_run
+    from gantoolkit.training.run import train as train_run
 
     if isinstance(config, RunConfig):
         if settings:

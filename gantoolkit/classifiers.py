@@ -38,10 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantoolkit.batching import in_chunks
 from gantoolkit.config import MAX_ITERATIONS
 from gantoolkit.data import MAX_CHANNELS, MAX_CLASSES, Dataset, to_model_space
 from gantoolkit.errors import ConfigError, DataError, did_you_mean
-from gantoolkit.outputs import Output
+from gantoolkit.files.outputs import Output
 
 FORMAT = "gantoolkit-classifier"
 FORMAT_VERSION = 1
@@ -234,9 +235,7 @@ class Classifier(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """Class indices (on the CPU) for model-space images."""
-        device = self.mean.device
-        return torch.cat([self.logits(x[i : i + batch_size].to(device)).argmax(1).cpu()
-                          for i in range(0, len(x), batch_size)])
+        return in_chunks(lambda part: self.logits(part).argmax(1), (x,), batch_size, self.mean.device)
 
 
 # -- building -------------------------------------------------------------------------------------------------------
@@ -437,7 +436,7 @@ def save_classifier(path: str | Path | Output, clf: Classifier) -> None:
     import timm
 
     from gantoolkit import __version__
-    from gantoolkit.controllers.files import write_file
+    from gantoolkit.files.checkpoint import write_file
 
     meta = {
         "classifier": asdict(clf.info),
@@ -450,9 +449,9 @@ def save_classifier(path: str | Path | Output, clf: Classifier) -> None:
 
 def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
     """A saved classifier in eval mode with frozen parameters; anything else is one clear error."""
-    from gantoolkit.controllers.files import read_file
     from gantoolkit.device import resolve_device
     from gantoolkit.errors import CheckpointError
+    from gantoolkit.files.checkpoint import read_file
 
     tensors, meta = read_file(Path(path), FORMAT, FORMAT_VERSION, "classifier", _HINT)
     try:

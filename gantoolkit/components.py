@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from gantoolkit.controllers.directions import Directions
     from gantoolkit.data import DataInfo, DataRequest, Dataset
     from gantoolkit.evaluation import EvalContext
-    from gantoolkit.sampling import LoadedGenerator
+    from gantoolkit.sampling.generator import LoadedGenerator
 
 
 @dataclass(frozen=True)

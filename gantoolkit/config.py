@@ -17,8 +17,8 @@ from typing import Any, Literal
 import tomllib
 
 from gantoolkit.errors import ConfigError, did_you_mean
+from gantoolkit.files.reading import PICKLE_SNIFF, open_regular, pickle_protocol
 from gantoolkit.options import coerce
-from gantoolkit.reading import PICKLE_SNIFF, open_regular, pickle_protocol
 
 COMPONENT_FIELDS = ("arch", "loss", "cond", "data", "augment")
 #: largest training seed (the data order is seeded with seed * 1_000_003 + epoch, which must fit in 64 bits)

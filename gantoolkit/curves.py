@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gantoolkit import runs
 from gantoolkit.errors import RunDirectoryError
+from gantoolkit.files import runs
 
 #: the keys of a log line that are not a quantity to draw
 NOT_DRAWN = {"step", "event", "elapsed_s", "amp_skipped", "bad_step", "rollback"}
@@ -140,7 +140,7 @@ def plot_png(logs: list[RunLog], width: float = 11.0, dpi: int = 100) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from gantoolkit.outputs import SOFTWARE
+    from gantoolkit.files.outputs import SOFTWARE
 
     shown = panels(logs)
     columns = 2 if len(shown) > 1 else 1

@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 
+from gantoolkit.batching import in_chunks
 from gantoolkit.components import Metric
 from gantoolkit.data import DataInfo, Dataset, to_model_space
 from gantoolkit.errors import ConfigError, GanToolkitError, did_you_mean
-from gantoolkit.outputs import REPORT, REPORT_FORMAT, Output, kind_for_suffix
+from gantoolkit.files.outputs import REPORT, REPORT_FORMAT, Output, kind_for_suffix
 from gantoolkit.registry import Registry, get_registry
 
 #: samples drawn by default: the mixture protocol's 2,500 for 2-D vectors, 10,000 (the FID convention) otherwise
@@ -50,7 +51,7 @@ class EvalContext:
     cache_dir: Path | None = None
     artefacts: dict[str, str] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
-    #: what the command's --force and inputs say about replacing an existing artefact (see gantoolkit.outputs)
+    #: what the command's --force and inputs say about replacing an existing artefact (see gantoolkit.files.outputs)
     force: bool = False
     inputs: tuple[Path, ...] = ()
     _memo: dict[str, Any] = field(default_factory=dict)
@@ -190,11 +191,7 @@ class Tracker:
         try:
             def sample(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
                 inputs = sample_inputs(n, torch.Generator().manual_seed(seed))
-                out = []
-                for i in range(0, n, 1024):
-                    part = [t[i:i + 1024].to(self.device) if t is not None else None for t in inputs]
-                    out.append(generator(*part).float().cpu())
-                return torch.cat(out), inputs[1]
+                return in_chunks(lambda *part: generator(*part).float(), inputs, 1024, self.device), inputs[1]
 
             ctx = EvalContext(self.dataset, sample, self.conditional, self.n, self.seed, device=self.device)
             values, _ = run_metrics(ctx, self.metrics, explicit=True)
@@ -214,7 +211,7 @@ def load_matching_data(model: Any, data: str | None, data_root: str | None = Non
     """The dataset named by `data` (default: the one the model was trained on, unless its checkpoint names a path:
     a path is read only when the command line gives it), at the model's size, checked."""
     from gantoolkit.config import apply_layer
-    from gantoolkit.datasets import load_dataset, refuse_saved_path
+    from gantoolkit.data.loading import load_dataset, refuse_saved_path
     from gantoolkit.errors import DataError
 
     if data is None:
@@ -247,12 +244,12 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, metrics
 
     `sampler(model)` may replace plain sampling (e.g. rejection sampling); its `describe()` goes into the report.
     `out` and the metrics' artefacts beside it are checked before any work (`force`, and `inputs` besides the
-    checkpoint that they must not be: see gantoolkit.outputs)."""
+    checkpoint that they must not be: see gantoolkit.files.outputs)."""
     import json
     import time
 
-    from gantoolkit.runs import resolve_checkpoint
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.files.runs import resolve_checkpoint
+    from gantoolkit.sampling.generator import load_generator
 
     if n is not None and n < 2:
         raise ConfigError(f"--n must be at least 2, got {n}")

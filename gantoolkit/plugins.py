@@ -83,7 +83,6 @@ class PluginRecord:
 
 def gantoolkit_version() -> str:
     from gantoolkit import __version__
-
     return __version__
 
 

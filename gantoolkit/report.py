@@ -16,10 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gantoolkit import __version__, runs
+from gantoolkit import __version__
 from gantoolkit.curves import RunLog, plot_png
-from gantoolkit.outputs import HTML_MARK as _MARK
-from gantoolkit.outputs import REPORT, identify
+from gantoolkit.files import runs
+from gantoolkit.files.outputs import HTML_MARK as _MARK
+from gantoolkit.files.outputs import REPORT, identify
 
 #: the mark `outputs.identify` reads in a page's first bytes
 HTML_MARK = _MARK.decode() + f' {__version__} run report">'
@@ -110,7 +111,7 @@ def _run_section(summary: dict[str, Any] | None, log: RunLog) -> str:
                 rows.append((f"plugin of {key}", _e(source or value.get("plugin") or "?")))
         rows.append(("written by", _e(f"gantoolkit {summary.get('gantoolkit_version')}, torch "
                                       f"{summary.get('torch_version')}, {summary.get('created')}")))
-    from gantoolkit.progress import format_duration
+    from gantoolkit.training.progress import format_duration
 
     rows.append(("training time", _e(format_duration(log.training_seconds()))))
     rows.append(("logged", _e(f"{len(log.records):,} lines, last at step {log.records[-1]['step']:,}"

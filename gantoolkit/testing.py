@@ -9,7 +9,7 @@ Plugin authors call these from their own tests::
         check_loss("lsgan-targets", registry=plugin_registry(my_gan_plugin))
 
 Each `check_*` function checks shapes, dtypes, devices (the CPU always, CUDA when there is one), finite values and
-flowing gradients, then trains a few real steps through `gantoolkit.trainer.Trainer` on tiny data with built-in
+flowing gradients, then trains a few real steps through `gantoolkit.training.trainer.Trainer` on tiny data with built-in
 partners, saves a checkpoint, reloads it with `load_generator` (identical samples), resumes it (bit-identical next
 step) and samples from it. A broken rule raises `ConformanceError` (an `AssertionError`) whose message names the
 component and the rule: ``architecture 'x': discriminator.head must return shape (B,), got (B, 1) [rule: head-shape]``.
@@ -417,11 +417,11 @@ def _changed(before: dict[str, torch.Tensor], module: nn.Module) -> bool:
 def _train_roundtrip(chk: _Check, registry: Registry, config: RunConfig, dataset: Dataset, steps: int = 2) -> None:
     """Train `steps` steps, checkpoint, reload (same samples), sample, resume (same next step), on the CPU;
     one training step on CUDA when there is a GPU."""
-    from gantoolkit.checkpoint import load_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import create_run_dir
     from gantoolkit.models import build_models
-    from gantoolkit.runs import create_run_dir
-    from gantoolkit.sampling import load_generator
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.training.trainer import Trainer
 
     cpu = torch.device("cpu")
     saved_config = config.to_json()
@@ -834,7 +834,7 @@ def check_loss(
 
 
 def _check_optimizer(chk: _Check, loss: Loss) -> None:
-    from gantoolkit.optim import OPTIMIZERS
+    from gantoolkit.training.optim import OPTIMIZERS
 
     with chk.step("optimizer", "optimizer()"):
         spec = loss.optimizer()
@@ -1440,7 +1440,7 @@ def check_sampler(
     """Set a sampler up on generators trained a step with built-in partners (toy:ring vectors, unconditional;
     8x8 digits, one-hot conditional; `SamplerContext.training_data()` loads them) and draw from it."""
     from gantoolkit.components import Sampler, SamplerContext
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     name, registry = _resolve("sampler", sampler, name, registry)
     chk = _Check("sampler", name)
@@ -1480,9 +1480,9 @@ def _trained_checkpoint(chk: _Check, registry: Registry, data: str, options: dic
                         cond: str, directory: Path, controllers: Sequence[str] = ()) -> Path:
     """A training checkpoint (critic included) of built-in partners, and `controllers`, trained two steps on a
     registered dataset."""
+    from gantoolkit.files.runs import create_run_dir
     from gantoolkit.models import build_models
-    from gantoolkit.runs import create_run_dir
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.trainer import Trainer
 
     dataset = _load_registered(chk, registry, data, options, image_size)
     config = _config(_partner_arch(dataset.info), "bce", cond, {}, controllers=controllers)
@@ -1511,7 +1511,7 @@ def check_direction_finder(
     keep them in a file and move samples along each of them as `gantool sample --direction` does. A `ConfigError`
     from `find` means the finder cannot read that generator; refusing both makes it unavailable here."""
     from gantoolkit.controllers.directions import direction_strip, find_directions, load_directions, save_directions
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     name, registry = _resolve("finder", finder, name, registry)
     chk = _Check("direction finder", name)
@@ -1615,7 +1615,7 @@ def check_logger(
 ) -> None:
     """A logger must take a whole session's records (start, scalars, a sample grid, a rollback, close) and a resumed
     session's, without raising, writing only inside the run directory."""
-    from gantoolkit.imageio import png_bytes
+    from gantoolkit.files.images import png_bytes
 
     name, registry = _resolve("logger", logger, name, registry)
     chk = _Check("logger", name)

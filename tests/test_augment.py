@@ -268,11 +268,11 @@ def test_resume_with_augmentation_equals_uninterrupted_training_bit_for_bit(cli,
 
 
 def test_ada_p_is_logged_checkpointed_and_restored(cli):
-    from gantoolkit.checkpoint import load_checkpoint
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
+    from gantoolkit.files.checkpoint import load_checkpoint
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.trainer import Trainer
 
     assert cli(*train_args("--loss", "bce", "--steps", "3", "--checkpoint-every", "3", *ADA_FAST,
                            "--out", "run")).exit_code == 0
@@ -294,12 +294,12 @@ def test_ada_p_is_logged_checkpointed_and_restored(cli):
 
 
 def test_penalties_and_the_critic_see_augmented_reals_and_sampling_sees_nothing(cli):
-    from gantoolkit.checkpoint import load_checkpoint
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
+    from gantoolkit.files.checkpoint import load_checkpoint
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.sampling import load_generator
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.training.trainer import Trainer
 
     assert cli(*train_args("--loss", "bce", "--loss-opt", "r1=1", "--steps", "2", "--augment", "diffaug",
                            "--out", "run")).exit_code == 0

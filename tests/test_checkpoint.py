@@ -11,7 +11,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from gantoolkit.checkpoint import (
+from gantoolkit.errors import CheckpointError, UnknownComponentError
+from gantoolkit.files.checkpoint import (
     atomic_write,
     load_checkpoint,
     missing_plugin_error,
@@ -20,8 +21,7 @@ from gantoolkit.checkpoint import (
     read_metadata,
     write_checkpoint,
 )
-from gantoolkit.errors import CheckpointError, UnknownComponentError
-from gantoolkit.runs import list_checkpoints, resolve_checkpoint
+from gantoolkit.files.runs import list_checkpoints, resolve_checkpoint
 
 
 class Boom:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file
 
-from gantoolkit.runs import list_checkpoints
+from gantoolkit.files.runs import list_checkpoints
 from tests.conftest import TINY_DCGAN
 
 
@@ -63,7 +63,7 @@ def test_same_seed_same_samples_different_seed_different(cli, tiny_run):
 
 
 def test_truncation_keeps_latents_inside_the_bound(tiny_run):
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     model = load_generator(tiny_run)
     z = model.latents(500, seed=3, truncation=0.5)
@@ -96,7 +96,7 @@ def test_resume_equals_uninterrupted_training_bit_for_bit(cli, loss):
 
 
 def test_a_resumed_run_records_the_same_provenance_as_the_first(cli):
-    from gantoolkit.checkpoint import load_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
 
     assert cli(*train_args("--steps", "2", "--checkpoint-every", "2", "--out", "run")).exit_code == 0
     assert cli("train", "--resume", "run", "--steps", "4").exit_code == 0
@@ -112,7 +112,7 @@ def test_lr_decay_falls_linearly_to_zero_and_resumes_bit_for_bit(cli):
     assert cli("train", "--resume", "split").exit_code == 0
     assert tensors_equal(Path("straight/checkpoints/step-00000008.safetensors"),
                          Path("split/checkpoints/step-00000008.safetensors"))
-    from gantoolkit.checkpoint import load_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
 
     def rates(step: int) -> list[float]:
         optim = load_checkpoint(Path(f"straight/checkpoints/step-{step:08d}.safetensors")).json("optim")
@@ -148,7 +148,7 @@ def test_a_damaged_newest_checkpoint_is_refused_with_the_way_to_resume_from_the_
 
 
 def test_a_run_being_trained_cannot_be_resumed_by_a_second_process(cli, tiny_run):
-    from gantoolkit.runs import training_lock
+    from gantoolkit.files.runs import training_lock
 
     before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*")}
     with training_lock(tiny_run):  # another process training it (flock locks conflict across open files)

@@ -48,7 +48,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture
 def model(workdir):
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     return load_generator(workdir / "gan")
 

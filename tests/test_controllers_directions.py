@@ -46,7 +46,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture
 def model(workdir):
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     return load_generator(workdir / "gan")
 
@@ -112,7 +112,7 @@ def test_classifier_directions_raise_the_class_probability(model, workdir):
 
 def test_infogan_directions_are_its_codes(workdir):
     from gantoolkit.controllers.directions import moved_inputs
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     info = load_generator(workdir / "info")
     found = find("infogan", info)
@@ -131,8 +131,8 @@ def test_infogan_directions_are_its_codes(workdir):
 
 def test_directions_file_round_trip_and_refusals(model, workdir, tmp_path):
     from gantoolkit.controllers.directions import load_directions, save_directions
-    from gantoolkit.runs import list_checkpoints
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.files.runs import list_checkpoints
+    from gantoolkit.sampling.generator import load_generator
 
     found = find("sefa", model, num=2)
     path = tmp_path / "dirs.safetensors"

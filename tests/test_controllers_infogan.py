@@ -19,10 +19,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def critic_and_controller(run: Path):
     """The trained critic (with its Q head) and the controller, rebuilt from the newest checkpoint."""
-    from gantoolkit.checkpoint import load_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import resolve_checkpoint
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.runs import resolve_checkpoint
 
     ckpt = load_checkpoint(resolve_checkpoint(run))
     models = build_models(ckpt.config, ckpt.data, get_registry())
@@ -33,7 +33,7 @@ def critic_and_controller(run: Path):
 
 def test_q_head_recovers_the_categorical_code(cli, tmp_path):
     """λ·L_I in both losses: G learns to show the category and Q (in the critic) learns to read it back."""
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     result = cli("train", *TINY, "--batch-size", "32", "--steps", "150", "--controller", "infogan",
                  "--controller-opt", "lambda_cat=5", "--controller-opt", "lambda_cont=1", "--out", "run")
@@ -114,7 +114,7 @@ def test_two_code_controllers_read_their_own_columns():
 
 def test_codes_of_two_controllers_keep_apart_in_directions(cli, tmp_path):
     from gantoolkit.registry import get_registry
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     result = cli("train", *TINY, "--steps", "2", "--controller", "infogan", "--controller", "ss-infogan",
                  "--controller-opt", "infogan.categorical=3", "--controller-opt", "ss-infogan.continuous=1",

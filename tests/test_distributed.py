@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gantoolkit import distributed
 from gantoolkit.data import DataInfo, Dataset, DeviceBatches
-from gantoolkit.distributed import Processes
+from gantoolkit.training import distributed
+from gantoolkit.training.distributed import Processes
 
 GANTOOL = [sys.executable, "-c", "from gantoolkit.cli import main; main()"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
@@ -101,7 +101,7 @@ def _critic_loss(models, real, fake, labels, rank: int) -> torch.Tensor:
 def _averaging_worker(rank: int, store: str, out: str) -> None:
     import torch.distributed as dist
 
-    from gantoolkit.optim import Update
+    from gantoolkit.training.optim import Update
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
@@ -164,7 +164,7 @@ def test_two_process_run_writes_one_run_that_one_process_can_sample(runs_dir, cl
     assert [r["step"] for r in records] == [1, 2, 3, 4]  # written once, by rank 0
     tensors = load_file(run_dir / "checkpoints" / "step-00000004.safetensors")
     assert "rng.train.rank1" in tensors and not (tensors["rng.train.rank1"] == tensors["rng.train"]).all()
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     images, labels = load_generator(run_dir).sample(10, seed=1, class_index=3)
     assert images.shape == (10, 1, 8, 8) and torch.isfinite(images).all() and (labels == 3).all()

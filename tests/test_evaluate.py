@@ -195,8 +195,8 @@ def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
     import torch
 
     from gantoolkit.evaluation import load_matching_data
-    from gantoolkit.rejection import RejectionSampler
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.drs import RejectionSampler
+    from gantoolkit.sampling.generator import load_generator
 
     model = load_generator(toy_run)
     real = load_matching_data(model, None)
@@ -215,8 +215,8 @@ def test_drs_training_makes_the_critic_a_real_vs_generated_classifier(toy_run):
 def test_refine_moves_only_the_latents_up_the_critic_and_repeats_exactly(cli, toy_run):
     import torch
 
-    from gantoolkit.samplers import create_sampler, setup_sampler
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.sampling.samplers import create_sampler, setup_sampler
 
     args = ["evaluate", toy_run, "--metrics", "modes,hq,rkl", "--n", "300", "--sampler", "refine",
             "--refine-steps", "5"]
@@ -252,8 +252,8 @@ def test_refine_moves_only_the_latents_up_the_critic_and_repeats_exactly(cli, to
 
 
 def test_refine_keeps_the_class_asked_for(cli, digits_runs):
-    from gantoolkit.samplers import create_sampler, setup_sampler
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.sampling.samplers import create_sampler, setup_sampler
 
     model = load_generator(digits_runs["good"])
     images, labels = setup_sampler(create_sampler("refine"), model, class_index=3)(20, 0)

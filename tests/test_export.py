@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import gantoolkit
 from gantoolkit.cli import build_app
-from gantoolkit.export import TOLERANCE
+from gantoolkit.files.export import TOLERANCE
 from tests.conftest import TINY_DCGAN, train_once
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -161,7 +161,7 @@ def test_an_untraceable_generator_names_its_components(work, monkeypatch):
 
 
 def test_an_export_beyond_the_tolerance_is_refused(work, monkeypatch):
-    import gantoolkit.export as export
+    import gantoolkit.files.export as export
 
     monkeypatch.setattr(export, "TOLERANCE", -1.0)  # no export can be that close
     result = gantool("export", work / "run", "--format", "onnx", "--out", work / "far.onnx")
@@ -183,8 +183,8 @@ def test_a_model_folder_loads_back_bit_identical(work):
     assert config["data"]["shape"] == [1, 8, 8]
     model = gantoolkit.load_generator(out)
     assert np.array_equal(model.sample(10, seed=6).numpy(), seeded_npz(work, "run", 6, 10))
-    from gantoolkit.checkpoint import load_checkpoint
-    from gantoolkit.runs import resolve_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import resolve_checkpoint
 
     ema = load_checkpoint(resolve_checkpoint(work / "run")).generator_state(prefer_ema=True)
     weights = load_checkpoint(out / "model.safetensors").generator_state()

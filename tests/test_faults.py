@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gantoolkit.checkpoint import load_checkpoint
-from gantoolkit.runs import list_checkpoints
+from gantoolkit.files.checkpoint import load_checkpoint
+from gantoolkit.files.runs import list_checkpoints
 from tests.conftest import TINY_DCGAN
 
 NAN_PLUGIN = "gantool_nan_loss"
@@ -152,12 +152,12 @@ def test_nan_step_is_named_correctly_after_a_resume(cli, nan_loss):
 
 def test_weights_gone_bad_are_never_checkpointed(tmp_path):
     from gantoolkit.config import RunConfig, apply_layer
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
     from gantoolkit.errors import TrainingError
+    from gantoolkit.files.runs import create_run_dir
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.runs import create_run_dir
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.trainer import Trainer
 
     config = apply_layer(RunConfig(), {"arch": {"name": "mlp", "hidden_dim": 8}, "data": "toy:ring",
                                        "latent_dim": 4, "batch_size": 8}, "test")
@@ -192,11 +192,11 @@ def test_the_optimizer_state_and_the_ema_gone_bad_are_never_checkpointed(tmp_pat
 
 def tiny_trainer(tmp_path: Path, **settings):
     from gantoolkit.config import RunConfig, apply_layer
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
+    from gantoolkit.files.runs import create_run_dir
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.runs import create_run_dir
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.trainer import Trainer
 
     config = apply_layer(RunConfig(), {"arch": {"name": "mlp", "hidden_dim": 8}, "data": "toy:ring",
                                        "latent_dim": 4, "batch_size": 8, **settings}, "test")
@@ -225,7 +225,7 @@ def test_a_run_whose_losses_explode_is_not_done(cli, policy):
 
 
 def test_a_loss_far_beyond_its_own_history_counts_as_diverged():
-    from gantoolkit.recovery import LossGuard
+    from gantoolkit.training.recovery import LossGuard
 
     guard = LossGuard()
     for step in range(1, 6):
@@ -343,7 +343,7 @@ class FullDisk(io.FileIO):
 
 
 def test_full_disk_during_a_checkpoint_keeps_the_previous_one(cli, monkeypatch):
-    import gantoolkit.outputs
+    import gantoolkit.files.outputs
 
     full = [True]
     real_fdopen = os.fdopen
@@ -353,7 +353,7 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(cli, monkeypatch):
             return FullDisk(fd, "wb")
         return real_fdopen(fd, mode, *args, **kwargs)
 
-    monkeypatch.setattr(gantoolkit.outputs.os, "fdopen", disk)
+    monkeypatch.setattr(gantoolkit.files.outputs.os, "fdopen", disk)
     result = cli(*train_args("--steps", "6", "--sample-every", "100", "--out", "run"))
     assert result.exit_code == 2
     assert one_error_line(result) == (

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 import gantoolkit
-from gantoolkit import progress
 from gantoolkit.builtin.datasets.digits import SCHEDULES
+from gantoolkit.files.runs import final_sample_path
 from gantoolkit.recommend import compose
-from gantoolkit.runs import final_sample_path
+from gantoolkit.training import progress
 from tests.conftest import TINY_DCGAN
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -288,7 +288,7 @@ def test_a_dangling_symbolic_link_in_a_folder_is_an_unreadable_image_not_a_silen
 
 
 def test_a_tiny_truncation_finishes_and_keeps_every_entry_inside_the_bound(work):
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     model = load_generator("run")
     for bound in (1e-30, 1e-3, 0.05):
@@ -350,8 +350,8 @@ def test_a_batch_larger_than_the_data_is_recorded_as_the_batch_used(cli, work):
     assert result.exit_code == 0, result.output
     assert "--batch-size 100,000 is more than the 1,797 examples" in result.stderr
     assert "batch 1797" in result.stderr and "batch 100000" not in result.stderr
-    from gantoolkit.checkpoint import load_checkpoint
-    from gantoolkit.runs import resolve_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import resolve_checkpoint
 
     assert load_checkpoint(resolve_checkpoint(work / "big")).config.batch_size == 1797
 
@@ -486,7 +486,7 @@ def test_a_demo_host_that_is_no_address_is_named_not_blamed_on_the_port(cli, wor
 
 
 def test_out_of_memory_is_one_line_and_exit_code_2(cli, work, monkeypatch):
-    from gantoolkit.sampling import LoadedGenerator
+    from gantoolkit.sampling.generator import LoadedGenerator
 
     def exhausted(self, *args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64.00 GiB")

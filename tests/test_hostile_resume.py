@@ -215,8 +215,8 @@ def test_a_checkpoint_claiming_absurd_widths_is_refused_before_its_models_are_bu
 
 def test_an_allocation_that_fails_while_the_models_are_built_is_one_line(cli, work, monkeypatch):
     """Where the parameters cannot be counted beforehand, a failed allocation is the same refusal."""
-    from gantoolkit import sizing, training
-
+    from gantoolkit.training import run as training
+    from gantoolkit.training import sizing
     def exhausted(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you "
                            "tried to allocate 1099511627776 bytes.")
@@ -229,11 +229,11 @@ def test_an_allocation_that_fails_while_the_models_are_built_is_one_line(cli, wo
 
 
 def test_the_count_is_exact_and_draws_no_random_numbers(monkeypatch):
-    from gantoolkit import sizing
     from gantoolkit.config import Choice, RunConfig
     from gantoolkit.data import IMAGE, DataInfo
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
+    from gantoolkit.training import sizing
 
     config = RunConfig(arch=Choice("dcgan", {"ngf": 8, "ndf": 8}), cond=Choice("onehot"), latent_dim=16)
     info, registry = DataInfo("digits", IMAGE, (1, 8, 8), 10), get_registry()

@@ -221,7 +221,7 @@ def test_inception_features_from_a_local_file(tmp_path):
 
 def test_rejection_sampling_with_an_exact_log_ratio_recovers_the_target():
     """Draws from N(0, 1) kept with probability exp(log N(x; 1, 0.5²)/N(x; 0, 1) − M) follow N(1, 0.5²)."""
-    from gantoolkit.rejection import rejection_sample
+    from gantoolkit.sampling.drs import rejection_sample
 
     def draw(k, round_):
         return torch.randn(k, 1, generator=torch.Generator().manual_seed(round_)), None
@@ -245,7 +245,7 @@ def test_rejection_sampling_with_an_exact_log_ratio_recovers_the_target():
 
 def test_latent_ascent_follows_the_gradient_exactly():
     """On −|z − c|² each step of size η shrinks z − c by 1 − 2η: after k steps z = c + (1 − 2η)^k (z₀ − c)."""
-    from gantoolkit.refinement import ascend
+    from gantoolkit.sampling.refine import ascend
 
     z0, c = torch.randn(6, 3, generator=torch.Generator().manual_seed(0)), torch.tensor([1.0, -2.0, 0.5])
     moved = ascend(z0, lambda z: -((z - c) ** 2).sum(1), steps=4, rate=0.1)

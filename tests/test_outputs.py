@@ -178,7 +178,7 @@ def written(cli, args: list[str]) -> None:
 
 
 def kind_of(path: Path) -> str | None:
-    from gantoolkit.outputs import identify
+    from gantoolkit.files.outputs import identify
 
     return identify(path)[0]
 
@@ -338,7 +338,7 @@ def test_an_output_that_is_a_symbolic_link_is_never_written_through(cli, work, w
 @pytest.mark.parametrize("name", ["gen.safetensors", "step-00000099.safetensors"])
 @pytest.mark.parametrize("force", [False, True], ids=["", "force"])
 def test_an_export_is_never_written_into_a_runs_checkpoints(cli, work, name, force):
-    from gantoolkit.runs import resolve_checkpoint
+    from gantoolkit.files.runs import resolve_checkpoint
 
     refused(cli, work, ["export", "run", "--out", f"run/checkpoints/{name}", *(["--force"] if force else [])],
             f"--out 'run/checkpoints/{name}' is inside a run's checkpoints folder")
@@ -385,7 +385,7 @@ def test_a_folder_of_pngs_is_replaced_only_when_gantool_sample_filled_it(cli, wo
 
 
 def test_the_marks_are_read_from_headers_and_invisible_to_readers(inputs):
-    from gantoolkit.outputs import identify
+    from gantoolkit.files.outputs import identify
 
     assert [identify(inputs / n)[0] for n in ("mine.png", "mine.gif", "mine.npz", "mine.json")] == [
         "png", "gif", "npz", "report"]
@@ -400,7 +400,7 @@ def test_the_marks_are_read_from_headers_and_invisible_to_readers(inputs):
 
 @pytest.mark.process
 def test_the_output_check_does_not_import_torch():
-    code = "import sys, gantoolkit.outputs; sys.exit('torch' in sys.modules)"
+    code = "import sys, gantoolkit.files.outputs; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -35,10 +35,10 @@ def tiny_models(loss: str = "wgan-gp"):
 
 
 def make_trainer(tmp_path: Path, **settings):
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.trainer import Trainer
 
     config = apply_layer(RunConfig(), {"arch": {"name": "dcgan", "ngf": 8, "ndf": 8}, "latent_dim": 16,
                                        "batch_size": 16, "image_size": 8, "device": "cpu", **settings}, "test")
@@ -121,9 +121,9 @@ def test_amp_on_the_cpu_trains_wgan_gp_in_bf16(cli, tmp_path):
 
 
 def test_fp16_with_a_loss_scaler_trains_logs_skipped_updates_and_resumes(cli, monkeypatch):
-    import gantoolkit.trainer
+    import gantoolkit.training.trainer
 
-    monkeypatch.setattr(gantoolkit.trainer, "amp_dtype", lambda device, requested: torch.float16)
+    monkeypatch.setattr(gantoolkit.training.trainer, "amp_dtype", lambda device, requested: torch.float16)
     result = cli("train", *GP_RUN, "--steps", "4", "--checkpoint-every", "2", "--out", "run")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in Path("run/metrics.jsonl").read_text().splitlines()]
@@ -141,10 +141,10 @@ def test_fp16_with_a_loss_scaler_trains_logs_skipped_updates_and_resumes(cli, mo
 
 
 def test_channels_last_trains_like_the_default_layout(tmp_path, monkeypatch):
-    import gantoolkit.trainer
+    import gantoolkit.training.trainer
 
     plain = make_trainer(tmp_path / "a", loss="wgan-gp", cond="onehot")
-    monkeypatch.setattr(gantoolkit.trainer, "channels_last", lambda device, image: image)
+    monkeypatch.setattr(gantoolkit.training.trainer, "channels_last", lambda device, image: image)
     fast = make_trainer(tmp_path / "b", loss="wgan-gp", cond="onehot")
     weight = fast.D.body.main[0].weight
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
@@ -197,10 +197,10 @@ def test_compile_with_inductor_on_the_cpu(cli):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_cuda_mixed_precision_channels_last_and_penalty(cli, monkeypatch, amp):
-    import gantoolkit.trainer
+    import gantoolkit.training.trainer
 
     if amp == "fp16":
-        monkeypatch.setattr(gantoolkit.trainer, "amp_dtype", lambda device, requested: torch.float16)
+        monkeypatch.setattr(gantoolkit.training.trainer, "amp_dtype", lambda device, requested: torch.float16)
     elif not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
     run = [*TINY_DCGAN, "--loss", "wgan-gp", "--cond", "onehot", "--image-size", "16", "--device", "cuda", "--amp"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gantoolkit.checkpoint import load_checkpoint
+from gantoolkit.files.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.process  # every test here starts processes
 

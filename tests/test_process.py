@@ -64,8 +64,8 @@ def same_tensors(a: Path, b: Path) -> bool:
 def test_kill_9_at_random_moments_loses_nothing(tmp_path):
     """Killed twice at random moments while checkpointing every step (so often in the middle of a write), then
     resumed: the newest checkpoint is always complete, and the finished run is bit for bit the uninterrupted one."""
-    from gantoolkit.checkpoint import load_checkpoint
-    from gantoolkit.runs import resolve_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import resolve_checkpoint
 
     run = tmp_path / "run"
     proc, reached = start_training(run, steps=100_000, every=1), 0
@@ -106,8 +106,8 @@ def test_ctrl_c_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig, wo
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {word} at step") and f"--resume {run}" in last
-    from gantoolkit.checkpoint import load_checkpoint
-    from gantoolkit.runs import resolve_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import resolve_checkpoint
 
     step = int(last.split(" at step ")[1].split(";")[0])
     saved = load_checkpoint(resolve_checkpoint(run))

@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save
 
-from gantoolkit.checkpoint import load_checkpoint, read_metadata
 from gantoolkit.config import (
     FIELD_TYPES,
     FIELDS,
@@ -30,6 +29,7 @@ from gantoolkit.config import (
 )
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import CheckpointError, ConfigError
+from gantoolkit.files.checkpoint import load_checkpoint, read_metadata
 from gantoolkit.options import coerce
 
 #: HYPOTHESIS_EXAMPLES=1000 explores further than the default run, which takes seconds
@@ -169,7 +169,7 @@ def real_metadata(tmp_path_factory) -> tuple[dict[str, str], dict[str, torch.Ten
     """The metadata of a real checkpoint (written by the trainer's own code path), and a tensor to go with it."""
     from safetensors import safe_open
 
-    from gantoolkit.checkpoint import write_checkpoint
+    from gantoolkit.files.checkpoint import write_checkpoint
 
     config = RunConfig()
     info = DataInfo("digits", "image", (1, 8, 8), 10, tuple("0123456789"))

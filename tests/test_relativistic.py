@@ -134,10 +134,10 @@ def test_a_plugin_loss_with_a_one_argument_generator_loss_still_trains_and_resum
 
 
 def make_trainer(tmp_path: Path, loss: str | dict, **settings):
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.trainer import Trainer
 
     config = apply_layer(RunConfig(), {"arch": {"name": "dcgan", "ngf": 8, "ndf": 8}, "latent_dim": 16,
                                        "batch_size": 16, "image_size": 8, "device": "cpu", "cond": "onehot",

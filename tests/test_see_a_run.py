@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from gantoolkit import hookimpl
+from gantoolkit.files.outputs import HTML, PNG, identify
 from gantoolkit.loggers import Logger
-from gantoolkit.outputs import HTML, PNG, identify
 from gantoolkit.registry import use_registry
 from gantoolkit.testing import check_logger, plugin_registry
 from tests.conftest import train_once
@@ -321,7 +321,7 @@ def test_the_demo_shows_the_runs_curves_and_configuration(tb_run, tmp_path):
 
 def test_after_a_rollback_tensorboard_keeps_one_value_per_step(tmp_path):
     from gantoolkit.loggers import Loggers
-    from gantoolkit.progress import Monitor
+    from gantoolkit.training.progress import Monitor
 
     (tmp_path / "run").mkdir()
     monitor = Monitor(tmp_path / "run" / "metrics.jsonl", total=50, start=0)
@@ -330,7 +330,7 @@ def test_after_a_rollback_tensorboard_keeps_one_value_per_step(tmp_path):
     with monitor:
         for step in (10, 20, 30, 40):
             monitor.log(step, {"loss_d": 1.0, "loss_g": 1.0})
-        monitor.event({"step": 20, "event": "rollback", "bad_step": 37, "rollback": 1})  # steps 21.. are redone
+        monitor.rewind({"step": 20, "event": "rollback", "bad_step": 37, "rollback": 1})  # steps 21.. are redone
         for step in (30, 40, 50):
             monitor.log(step, {"loss_d": 2.0, "loss_g": 2.0})
     from tensorboard.backend.event_processing import event_accumulator
@@ -340,4 +340,6 @@ def test_after_a_rollback_tensorboard_keeps_one_value_per_step(tmp_path):
     assert [(e.step, e.value) for e in accumulator.Scalars("loss/loss_d")] == [
         (10, 1.0), (20, 1.0), (30, 2.0), (40, 2.0), (50, 2.0)]  # the redone steps' values, once each
     assert scalars(tmp_path / "run", "events/rollback") == [20]
-    assert '"event": "rollback"' in (tmp_path / "run" / "metrics.jsonl").read_text()
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r.get("event")) for r in lines] == [  # the discarded steps' lines are gone
+        (10, None), (20, None), (20, "rollback"), (30, None), (40, None), (50, None)]

@@ -152,7 +152,7 @@ def test_a_conditional_run_draws_sample_grids_of_at_most_32_columns(cli):
     """One column per class would make a 1,000-column grid; the grid shows the first MAX_GRID_CLASSES classes."""
     from PIL import Image
 
-    from gantoolkit.trainer import MAX_GRID_CLASSES
+    from gantoolkit.training.trainer import MAX_GRID_CLASSES
 
     result = cli("train", *TINY_DCGAN, "--data", "stacked-digits", "--data-opt", "n=300", "--image-size", str(SIZE),
                  "--loss", "bce", "--cond", "onehot", "--steps", "1", "--sample-every", "1", "--out", "run")

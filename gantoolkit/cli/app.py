@@ -122,7 +122,6 @@ def build_app() -> typer.Typer:
     ) -> None:
         if version:
             from gantoolkit import __version__
-
             typer.echo(f"gantoolkit {__version__}")
             raise typer.Exit()
 

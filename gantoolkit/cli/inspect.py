@@ -1,5 +1,5 @@
 """`gantool info` and `gantool export`: read a checkpoint's description; write the generator as a generator-only
-checkpoint, an ONNX model or a TorchScript module (gantoolkit/export.py)."""
+checkpoint, an ONNX model or a TorchScript module (gantoolkit/files/export.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gantoolkit.outputs import FORCE_HELP
+from gantoolkit.cli.options import CheckpointArg, EmaOption, ForceOption
 
 if TYPE_CHECKING:
-    from gantoolkit.outputs import Output
+    from gantoolkit.files.outputs import Output
 
 EXPORT_EPILOG = (
     "Examples:\n\n"
@@ -32,16 +32,16 @@ def _options(options: dict) -> str:
 def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Using a model")
     def info(
-        checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
+        checkpoint: CheckpointArg,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Summarise a checkpoint: components, data, step, provenance."""
         from rich.table import Table
         from rich.text import Text
 
-        from gantoolkit.checkpoint import load_checkpoint
         from gantoolkit.cli.common import out_console, printable
-        from gantoolkit.runs import resolve_checkpoint
+        from gantoolkit.files.checkpoint import load_checkpoint
+        from gantoolkit.files.runs import resolve_checkpoint
 
         ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
         summary = ckpt.summary()
@@ -74,17 +74,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command(epilog=EXPORT_EPILOG, rich_help_panel="Using a model")
     def export(
-        checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
+        checkpoint: CheckpointArg,
         out: Annotated[Path, typer.Option("--out", "-o", help="The file to write: FILE.safetensors (not in a run's checkpoints/ folder, where it would become the run's newest checkpoint), FILE.onnx or FILE.pt; with --format folder, a new or empty folder.")],
         format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="safetensors|onnx|torchscript|folder", help="What to write (default: from --out's suffix). safetensors: the generator-only checkpoint gantool reads; onnx and torchscript: a graph that runs without gantoolkit, checked against PyTorch before it is written; folder: model.safetensors, config.json and a README.md model card, as model hubs lay them out.")] = None,
-        ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when there are some.")] = True,
+        ema: EmaOption = True,
         opset: Annotated[int, typer.Option(help="onnx: the ai.onnx opset to target.")] = 17,
-        force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+        force: ForceOption = False,
     ) -> None:
         """Export the generator: a generator-only checkpoint, an ONNX model, a TorchScript module or a model folder."""
         from gantoolkit.errors import ConfigError
-        from gantoolkit.outputs import GENERATOR, MODEL_FOLDER, ONNX, TORCHSCRIPT, Output
-        from gantoolkit.runs import resolve_checkpoint
+        from gantoolkit.files.outputs import GENERATOR, MODEL_FOLDER, ONNX, TORCHSCRIPT, Output
+        from gantoolkit.files.runs import resolve_checkpoint
 
         kinds = {"safetensors": (GENERATOR, ".safetensors"), "onnx": (ONNX, ".onnx"), "torchscript": (TORCHSCRIPT, ".pt"),
                  "folder": (MODEL_FOLDER, "")}
@@ -100,19 +100,19 @@ def register(app: typer.Typer) -> None:
         if not 7 <= opset <= 23:
             raise ConfigError(f"--opset must be between 7 and 23, got {opset}", "17 suits ONNX Runtime 1.14 and later")
         if format == "onnx":
-            from gantoolkit.export import require_onnx
+            from gantoolkit.files.export import require_onnx
 
             require_onnx()  # before anything is loaded
         source = resolve_checkpoint(checkpoint)
         target = Output.of(out, kind, force, inputs=(source,)).check()
         if format == "safetensors":
             return write_generator_only(source, target, ema)
-        from gantoolkit.export import export_onnx, export_torchscript
-        from gantoolkit.sampling import load_generator
+        from gantoolkit.files.export import export_onnx, export_torchscript
+        from gantoolkit.sampling.generator import load_generator
 
         model = load_generator(source, "cpu", prefer_ema=ema)
         if format == "folder":
-            from gantoolkit.model_folder import folder_files
+            from gantoolkit.files.model_folder import folder_files
 
             files = folder_files(model, source, ema)
             target.write_folder(files)
@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
 
 def write_generator_only(source: Path, target: Output, ema: bool) -> None:
     """`gantool export --format safetensors`: the checkpoint's generator and its description, nothing else."""
-    from gantoolkit.checkpoint import GENERATOR_ONLY, load_checkpoint, prefixed, write_checkpoint
+    from gantoolkit.files.checkpoint import GENERATOR_ONLY, load_checkpoint, prefixed, write_checkpoint
 
     out = target.path
     ckpt = load_checkpoint(source)

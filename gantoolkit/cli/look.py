@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantoolkit.outputs import FORCE_HELP
+from gantoolkit.cli.options import ForceOption
 
 PLOT_EPILOG = ("Examples:\n\n  gantool plot runs/digits --out curves.png\n\n"
                "  gantool plot runs/bce runs/wgan-gp --out compare.png   (several runs on shared axes)")
@@ -31,13 +31,13 @@ def register(app: typer.Typer) -> None:
     def plot(
         run: Annotated[list[Path], typer.Argument(metavar="RUN [RUN ...]", help="Run directories (several: on shared axes).")],
         out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path("curves.png"),
-        force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+        force: ForceOption = False,
     ) -> None:
         """Draw a run's curves: losses (smoothed; raw values faint), penalty, learning rates, it/s, tracked metrics, rollbacks."""
         from gantoolkit.curves import plot_png
         from gantoolkit.errors import ConfigError
-        from gantoolkit.outputs import PNG, Output
-        from gantoolkit.runs import METRICS
+        from gantoolkit.files.outputs import PNG, Output
+        from gantoolkit.files.runs import METRICS
 
         if out.suffix.lower() != ".png":
             raise ConfigError(f"--out must end in .png, got {str(out)!r}")
@@ -50,13 +50,13 @@ def register(app: typer.Typer) -> None:
     def report(
         run: Annotated[Path, typer.Argument(metavar="RUN", help="Run directory.")],
         out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The HTML page to write (default RUN/report.html).")] = None,
-        force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+        force: ForceOption = False,
     ) -> None:
         """One self-contained HTML page about a run: what it is, its curves, its samples through training, its evaluation."""
         from gantoolkit.errors import ConfigError
-        from gantoolkit.outputs import HTML, Output
+        from gantoolkit.files.outputs import HTML, Output
+        from gantoolkit.files.runs import METRICS
         from gantoolkit.report import build_report
-        from gantoolkit.runs import METRICS
 
         out = out if out is not None else run / "report.html"
         if out.suffix.lower() != ".html":
@@ -69,8 +69,8 @@ def register(app: typer.Typer) -> None:
 
 def _summary(run: Path) -> dict | None:
     """The newest checkpoint's summary, None when the run has no checkpoint yet."""
-    from gantoolkit.checkpoint import load_checkpoint
-    from gantoolkit.runs import list_checkpoints
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import list_checkpoints
 
     found = list_checkpoints(run)
     if not found:

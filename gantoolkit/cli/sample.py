@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantoolkit.outputs import FORCE_HELP
+from gantoolkit.cli.options import CheckpointArg, DeviceOption, EmaOption, ForceOption
 
 EPILOG = (
     "Examples:\n\n"
@@ -24,14 +24,14 @@ EPILOG = (
 def register(app: typer.Typer) -> None:
     @app.command(epilog=EPILOG, rich_help_panel="Using a model")
     def sample(
-        checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")],
+        checkpoint: CheckpointArg,
         out: Annotated[Path, typer.Option("--out", "-o", help="FILE.png (grid), FILE.npz (arrays) or a folder of PNGs (new, empty, or one gantool sample filled: its PNGs are replaced).")],
         n: Annotated[Optional[int], typer.Option("--n", help="How many samples (default 64; with --direction: rows, default 8).")] = None,
         class_: Annotated[Optional[str], typer.Option("--class", help="Class index or name (conditional models); default: all classes evenly.")] = None,
         seed: Annotated[int, typer.Option(help="Latent seed: the same seed gives the same samples.")] = 0,
         truncation: Annotated[Optional[float], typer.Option(help="Redraw latent entries beyond ±T (fidelity over variety).")] = None,
-        ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when the checkpoint has one.")] = True,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+        ema: EmaOption = True,
+        device: DeviceOption = "cpu",
         direction: Annotated[Optional[str], typer.Option(metavar="FILE:NAME", help="Move each sample along a direction from `gantool directions`: one row per sample, one column per alpha.")] = None,
         alphas: Annotated[str, typer.Option(metavar="A,B", help="With --direction: from A to B in --steps (or list three or more values).")] = "-3,3",
         steps: Annotated[int, typer.Option(help="With --direction: columns from A to B.")] = 7,
@@ -41,14 +41,14 @@ def register(app: typer.Typer) -> None:
         refine_steps: Annotated[Optional[int], typer.Option(metavar="N", help="refine: gradient steps on each latent (default 10).")] = None,
         refine_rate: Annotated[Optional[float], typer.Option(metavar="R", help="refine: step size in latent space (default 0.01).")] = None,
         data: Annotated[Optional[str], typer.Option(help="drs, refine with --critic-steps: the real data to train the critic on (default: the model's training data; a folder must be given).")] = None,
-        force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+        force: ForceOption = False,
     ) -> None:
         """Generate samples from a checkpoint."""
         from gantoolkit.errors import ConfigError
-        from gantoolkit.imageio import sample_output, save_samples
-        from gantoolkit.runs import resolve_checkpoint
-        from gantoolkit.samplers import create_sampler, setup_sampler
-        from gantoolkit.sampling import load_generator
+        from gantoolkit.files.images import sample_output, save_samples
+        from gantoolkit.files.runs import resolve_checkpoint
+        from gantoolkit.sampling.generator import load_generator
+        from gantoolkit.sampling.samplers import create_sampler, setup_sampler
 
         n = n if n is not None else (8 if direction else 64)
         if n < 1:

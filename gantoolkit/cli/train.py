@@ -134,17 +134,17 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("--config and --*-opt cannot change when resuming (the checkpoint fixes them)")
             if nproc_per_node is not None:
                 return launch_workers(arguments)
-            from gantoolkit.training import resume as resume_run
+            from gantoolkit.training.run import resume as resume_run
 
             run_dir = resume_run(resume, given, console)
         else:
             cfg, notes = new_run_config(config, given, opts)
             if nproc_per_node is not None:
                 return launch_workers(arguments, cfg)
-            from gantoolkit.training import train as train_run
+            from gantoolkit.training.run import train as train_run
 
             run_dir = train_run(cfg, out, console, notes)
-        from gantoolkit.distributed import is_main_process
+        from gantoolkit.training.distributed import is_main_process
 
         if is_main_process():
             typer.echo(f"run: {run_dir}")
@@ -181,7 +181,7 @@ def launch_workers(arguments: dict[str, Any], config: RunConfig | None = None) -
     """`--nproc-per-node N`: this same `gantool train` (minus the launch flags) on every worker, through
     torch.distributed.run; rank 0 prints and writes the run. A new run's configuration is checked here first, so
     that a mistake is reported once rather than by every worker."""
-    from gantoolkit.distributed import Processes, check_config, launch, worker_arguments
+    from gantoolkit.training.distributed import Processes, check_config, launch, worker_arguments
 
     nproc, nnodes = arguments["nproc_per_node"], arguments["nnodes"] or "1"
     if config is not None:

@@ -25,8 +25,8 @@ import torch
 from gantoolkit.components import DirectionFinder
 from gantoolkit.controllers.latent import MAX_FRAMES, check_frames
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, PluginError, did_you_mean
-from gantoolkit.outputs import Output
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.files.outputs import Output
+from gantoolkit.sampling.generator import LoadedGenerator
 
 FORMAT = "gantoolkit-directions"
 FORMAT_VERSION = 1
@@ -192,7 +192,7 @@ def save_directions(path: str | Path | Output, directions: Directions) -> None:
     import datetime
 
     from gantoolkit import __version__
-    from gantoolkit.controllers.files import write_file
+    from gantoolkit.files.checkpoint import write_file
 
     meta = {
         "names": directions.names, "method": directions.method, "space": directions.space,
@@ -205,7 +205,7 @@ def save_directions(path: str | Path | Output, directions: Directions) -> None:
 
 def load_directions(path: str | Path, model: LoadedGenerator | None = None) -> Directions:
     """Read a directions file; with `model`, also check that they belong to it."""
-    from gantoolkit.controllers.files import read_file
+    from gantoolkit.files.checkpoint import read_file
 
     tensors, meta = read_file(Path(path), FORMAT, FORMAT_VERSION, "directions", _HINT)
     try:

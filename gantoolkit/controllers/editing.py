@@ -21,7 +21,7 @@ from torch import nn
 from gantoolkit.classifiers import Classifier
 from gantoolkit.config import MAX_ITERATIONS
 from gantoolkit.errors import ConfigError
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.sampling.generator import LoadedGenerator
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from gantoolkit.errors import ConfigError
-from gantoolkit.sampling import LoadedGenerator, check_seed
+from gantoolkit.sampling.generator import LoadedGenerator, check_seed
 
 _TERM = re.compile(r"\s*([+-])?\s*(\d+|\[\s*\d+(?:\s*,\s*\d+)*\s*\])\s*")
 

@@ -21,7 +21,7 @@ import torch
 
 from gantoolkit.controllers.directions import DirectionFinder, Directions, load_directions
 from gantoolkit.errors import ConfigError, GanToolkitError
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.sampling.generator import LoadedGenerator
 
 #: z-space sliders run from -Z_RANGE to Z_RANGE (directions are unit vectors; |z| is about √latent_dim)
 Z_RANGE = 5.0

@@ -33,9 +33,9 @@ from gantoolkit.data import to_uint8
 from gantoolkit.demo.controls import Control, apply_controls, gather_controls, real, shown
 from gantoolkit.demo.plot import plot_bounds, scatter_plot
 from gantoolkit.errors import ConfigError
-from gantoolkit.imageio import grid as make_grid
-from gantoolkit.imageio import png_bytes
-from gantoolkit.sampling import LoadedGenerator, load_generator
+from gantoolkit.files.images import grid as make_grid
+from gantoolkit.files.images import png_bytes
+from gantoolkit.sampling.generator import LoadedGenerator, load_generator
 
 #: seeds the page accepts: every integer a browser's number keeps exactly
 MAX_SEED = 2**53 - 1

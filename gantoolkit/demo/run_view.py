@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gantoolkit import runs
+from gantoolkit.files import runs
 
 
 def run_of(checkpoint: Path) -> Path | None:

@@ -10,12 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantoolkit.outputs import FORCE_HELP
+from gantoolkit.cli.options import CheckpointArg, DeviceOption, EmaOption, ForceOption
 
-Ckpt = Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")]
-Ema = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when the checkpoint has one.")]
-Device = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
-Force = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
 ClassOpt = Annotated[Optional[str], typer.Option("--class", help="Class for every image (conditional models; "
                                                                  "default the first).")]
 
@@ -31,7 +27,7 @@ def _fixed_inputs(model, n: int, seed: int, class_: Optional[str]):
 
 
 def interpolate(
-    checkpoint: Ckpt,
+    checkpoint: CheckpointArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="FILE.png (a strip), FILE.gif (an animation) or FILE.npz.")],
     from_seed: Annotated[int, typer.Option("--from-seed", help="Seed of the first latent.")] = 0,
     to_seed: Annotated[int, typer.Option("--to-seed", help="Seed of the last latent.")] = 1,
@@ -39,16 +35,16 @@ def interpolate(
     slerp: Annotated[bool, typer.Option("--slerp/--lerp", help="Along the sphere where Gaussian latents live, or a "
                                                                "straight line.")] = False,
     class_: ClassOpt = None,
-    ema: Ema = True,
-    device: Device = "cpu",
-    force: Force = False,
+    ema: EmaOption = True,
+    device: DeviceOption = "cpu",
+    force: ForceOption = False,
 ) -> None:
     """Walk from one seed's latent to another's."""
     from gantoolkit.controllers.latent import check_frames, seed_latent
     from gantoolkit.controllers.latent import interpolate as between
-    from gantoolkit.controllers.output import check_output, write_images
-    from gantoolkit.runs import resolve_checkpoint
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.files.images import check_output, write_images
+    from gantoolkit.files.runs import resolve_checkpoint
+    from gantoolkit.sampling.generator import load_generator
 
     check_frames(frames)
     output = check_output(out, (".png", ".gif", ".npz"), force, inputs=(resolve_checkpoint(checkpoint),))
@@ -63,22 +59,22 @@ def interpolate(
 
 
 def arithmetic(
-    checkpoint: Ckpt,
+    checkpoint: CheckpointArg,
     expression: Annotated[str, typer.Argument(metavar="EXPR", help='Seeds joined by + and -; [a,b,c] averages, '
                                                                    'e.g. "[1,2,3] - [4,5,6] + 7".')],
     out: Annotated[Path, typer.Option("--out", "-o", help="FILE.png (terms, then the result) or FILE.npz.")],
     class_: ClassOpt = None,
-    ema: Ema = True,
-    device: Device = "cpu",
-    force: Force = False,
+    ema: EmaOption = True,
+    device: DeviceOption = "cpu",
+    force: ForceOption = False,
 ) -> None:
     """Vector arithmetic on latents: render each term and the result."""
     import torch
 
     from gantoolkit.controllers.latent import evaluate_expression, format_expression, parse_expression
-    from gantoolkit.controllers.output import check_output, write_images
-    from gantoolkit.runs import resolve_checkpoint
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.files.images import check_output, write_images
+    from gantoolkit.files.runs import resolve_checkpoint
+    from gantoolkit.sampling.generator import load_generator
 
     terms = parse_expression(expression)
     output = check_output(out, (".png", ".npz"), force, inputs=(resolve_checkpoint(checkpoint),))
@@ -93,7 +89,7 @@ def arithmetic(
 
 
 def edit(
-    checkpoint: Ckpt,
+    checkpoint: CheckpointArg,
     classifier: Annotated[Path, typer.Option("--classifier", help="A classifier from `gantool classifier train`.")],
     target: Annotated[str, typer.Option("--target", help="Class to move towards: a name or an index.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="FILE.png (before and after rows) or FILE.npz.")],
@@ -103,19 +99,19 @@ def edit(
     penalty: Annotated[float, typer.Option(help="Weight of the change in the other logits (0: none).")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the starting latents.")] = 0,
     class_: ClassOpt = None,
-    ema: Ema = True,
-    device: Device = "cpu",
-    force: Force = False,
+    ema: EmaOption = True,
+    device: DeviceOption = "cpu",
+    force: ForceOption = False,
 ) -> None:
     """Change only z so that a frozen classifier sees more of a target class."""
     import torch
 
     from gantoolkit.classifiers import load_classifier
     from gantoolkit.controllers.editing import check_pair, edit_latents
-    from gantoolkit.controllers.output import check_output, write_images
     from gantoolkit.errors import ConfigError
-    from gantoolkit.runs import resolve_checkpoint
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.files.images import check_output, write_images
+    from gantoolkit.files.runs import resolve_checkpoint
+    from gantoolkit.sampling.generator import load_generator
 
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
@@ -142,7 +138,7 @@ def edit(
               "z_after": result.z_after, "target_prob": result.target_prob, "target": torch.tensor(index),
               "logits_before": result.logits_before, "logits_after": result.logits_after}
     if out.suffix.lower() == ".npz":
-        from gantoolkit.controllers.output import write_arrays
+        from gantoolkit.files.images import write_arrays
 
         typer.echo("wrote " + write_arrays(output, arrays))
     else:
@@ -184,15 +180,15 @@ def classifier_train(
     seed: Annotated[int, typer.Option(help="Seed of the split, the initialisation and the batches.")] = 0,
     data_root: Annotated[str, typer.Option(help="Where downloadable datasets live.")] = "data",
     download: Annotated[bool, typer.Option("--download/--no-download", help="Allow downloading the dataset.")] = False,
-    device: Device = "cpu",
-    force: Force = False,
+    device: DeviceOption = "cpu",
+    force: ForceOption = False,
 ) -> None:
     """Train a classifier on a dataset's labels and report its held-out accuracy."""
     from gantoolkit.classifiers import DEFAULT_BACKBONE, save_classifier, train_classifier
     from gantoolkit.config import Choice, RunConfig
-    from gantoolkit.datasets import load_dataset
+    from gantoolkit.data.loading import load_dataset
     from gantoolkit.errors import ConfigError
-    from gantoolkit.outputs import CLASSIFIER, Output
+    from gantoolkit.files.outputs import CLASSIFIER, Output
     from gantoolkit.registry import get_registry
 
     if out.suffix != ".safetensors":
@@ -226,7 +222,7 @@ def classifier_info(
 
 
 def directions(
-    checkpoint: Ckpt,
+    checkpoint: CheckpointArg,
     method: Annotated[str, typer.Option(help="classifier, sefa, pca, infogan (gantool list finders).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The directions .safetensors file to write.")],
     num: Annotated[Optional[int], typer.Option(help="How many directions (sefa, pca).")] = None,
@@ -237,18 +233,18 @@ def directions(
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampled latents (pca, classifier).")] = None,
     opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Other method option.")] = None,
     preview: Annotated[Optional[Path], typer.Option(help="Also draw FILE.png: a row per direction.")] = None,
-    ema: Ema = True,
-    device: Device = "cpu",
-    force: Force = False,
+    ema: EmaOption = True,
+    device: DeviceOption = "cpu",
+    force: ForceOption = False,
 ) -> None:
     """Find named directions in a generator's z-space and save them with the checkpoint's identity."""
     from gantoolkit.controllers.directions import create_finder, find_directions, save_directions
-    from gantoolkit.controllers.output import check_output
     from gantoolkit.errors import ConfigError
+    from gantoolkit.files.images import check_output
+    from gantoolkit.files.outputs import DIRECTIONS, Output
+    from gantoolkit.files.runs import resolve_checkpoint
     from gantoolkit.options import parse_assignments
-    from gantoolkit.outputs import DIRECTIONS, Output
-    from gantoolkit.runs import resolve_checkpoint
-    from gantoolkit.sampling import load_generator
+    from gantoolkit.sampling.generator import load_generator
 
     if out.suffix != ".safetensors":
         raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
@@ -266,7 +262,7 @@ def directions(
                f"{model.checkpoint.path} (step {model.checkpoint.step}); wrote {out}")
     if preview_out is not None:
         from gantoolkit.controllers.directions import preview_grid
-        from gantoolkit.controllers.output import write_images
+        from gantoolkit.files.images import write_images
 
         images, cols = preview_grid(model, found)
         typer.echo("wrote " + write_images(preview_out, images, model.data, cols))

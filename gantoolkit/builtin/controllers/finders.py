@@ -14,7 +14,7 @@ from torch import nn
 
 from gantoolkit.controllers.directions import DirectionFinder, Directions, generator_identity, unit_rows
 from gantoolkit.errors import ConfigError
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.sampling.generator import LoadedGenerator
 
 LINEAR_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
                  nn.ConvTranspose3d)

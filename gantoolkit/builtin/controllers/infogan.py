@@ -24,7 +24,7 @@ from gantoolkit.components import ControllerContext, TrainingController
 from gantoolkit.controllers.directions import DirectionFinder, Directions, generator_identity
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import ConfigError
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.sampling.generator import LoadedGenerator
 
 
 class QHead(nn.Module):

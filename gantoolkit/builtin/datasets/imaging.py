@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from gantoolkit.data import DataRequest
 from gantoolkit.errors import DataError
-from gantoolkit.reading import open_regular
+from gantoolkit.files.reading import open_regular
 
 #: file name endings recognised as images (compared in lower case)
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})

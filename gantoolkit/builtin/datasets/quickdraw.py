@@ -16,7 +16,7 @@ import torch
 from gantoolkit.builtin.datasets.imaging import image_size, resize_uint8
 from gantoolkit.data import IMAGE, DataInfo, DataRequest, Dataset, DataSource
 from gantoolkit.errors import DataError
-from gantoolkit.reading import PICKLE_SNIFF, open_regular, pickle_protocol
+from gantoolkit.files.reading import PICKLE_SNIFF, open_regular, pickle_protocol
 
 NATIVE_SIZE = 28
 PIXELS = NATIVE_SIZE * NATIVE_SIZE

@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantoolkit.cli.options import CheckpointArg, DeviceOption, EmaOption
+
 
 def demo(
-    checkpoint: Annotated[Path, typer.Argument(metavar="CKPT|RUN",
-                                               help="Checkpoint file, or a run directory (its newest).")],
+    checkpoint: CheckpointArg,
     directions: Annotated[Optional[list[Path]], typer.Option(
         "--directions", metavar="FILE", help="Directions file from `gantool directions` (repeatable): one slider "
                                              "per direction. Without it: the generator's codes and --auto-directions."
@@ -23,8 +24,8 @@ def demo(
     num_directions: Annotated[int, typer.Option(help="How many directions --auto-directions finds.")] = 5,
     host: Annotated[str, typer.Option(help="Address to serve on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 7860,
-    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when there is one.")] = True,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+    ema: EmaOption = True,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Serve a page that edits the checkpoint's latent features: seed, class, truncation, direction sliders,
     interpolation, grid, classifier "more of", download, and the checkpoint's summary. Ctrl-C stops it."""

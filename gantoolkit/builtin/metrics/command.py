@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantoolkit.outputs import FORCE_HELP
+from gantoolkit.cli.options import CheckpointArg, DeviceOption, EmaOption, ForceOption
 
 EPILOG = (
     "Examples:\n\n"
@@ -22,10 +22,8 @@ EPILOG = (
 )
 
 
-CkptArg = Annotated[Path, typer.Argument(metavar="CKPT|RUN", help="Checkpoint file, or a run directory (its newest).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Report file (.json); artefacts go beside it "
                                       "(REPORT.nn.png).")]
-ForceOpt = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
 DataOpt = Annotated[Optional[str], typer.Option(help="Data to compare with (default: the model's training data, "
                                                  "unless its checkpoint names a path: then give it, folder:PATH).")]
 MetricsOpt = Annotated[Optional[str], typer.Option(metavar="LIST", help="Comma-separated metrics (default: all).")]
@@ -33,8 +31,6 @@ NOpt = Annotated[Optional[int], typer.Option("--n", help="Samples (default 2,500
                                             "stacked-digits, else 10,000).")]
 FeaturesOpt = Annotated[str, typer.Option(metavar="SPEC", help="auto, raw, classifier[:PATH] or inception:PATH.")]
 SeedOpt = Annotated[int, typer.Option(help="Latent seed of the generated samples.")]
-EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA generator when there is one.")]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
 SamplerOpt = Annotated[Optional[str], typer.Option(metavar="NAME", help="How to draw (`gantool list samplers`): plain "
                                                    "(default); drs (rejection by the critic) or refine (latents moved "
                                                    "up the critic's gradient).")]
@@ -51,26 +47,26 @@ RefineRateOpt = Annotated[Optional[float], typer.Option(metavar="R", help="refin
 
 
 def evaluate(
-    checkpoint: CkptArg,
+    checkpoint: CheckpointArg,
     out: OutOpt,
     data: DataOpt = None,
     metrics: MetricsOpt = None,
     n: NOpt = None,
     features: FeaturesOpt = "auto",
     seed: SeedOpt = 0,
-    ema: EmaOpt = True,
-    device: DeviceOpt = "cpu",
+    ema: EmaOption = True,
+    device: DeviceOption = "cpu",
     sampler: SamplerOpt = None,
     sampler_opt: SamplerOptionOpt = None,
     critic_steps: CriticStepsOpt = None,
     refine_steps: RefineStepsOpt = None,
     refine_rate: RefineRateOpt = None,
-    force: ForceOpt = False,
+    force: ForceOption = False,
 ) -> None:
     """Score a generator: fd, kid, precision/recall, density/coverage, mode and class coverage, memorisation."""
     from gantoolkit.builtin.metrics.features import parse_features
     from gantoolkit.evaluation import evaluate_checkpoint, parse_metric_list
-    from gantoolkit.samplers import create_sampler, setup_sampler
+    from gantoolkit.sampling.samplers import create_sampler, setup_sampler
 
     spec = parse_features(features)  # a bad spec fails before anything is loaded
     drawing = create_sampler(sampler, sampler_opt, critic_steps=critic_steps, refine_steps=refine_steps,

@@ -125,7 +125,7 @@ class InceptionFeatures(FeatureExtractor):
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from `.safetensors`, or from a torch file read with `weights_only=True` (never unpickled); a regular
     file only (a FIFO or a device is refused before it is read)."""
-    from gantoolkit.reading import check_regular
+    from gantoolkit.files.reading import check_regular
 
     try:
         check_regular(path)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 import torch
 
 from gantoolkit.builtin.metrics.distances import BLOCK_ENTRIES, pairwise_distances
-from gantoolkit.checkpoint import atomic_write
 from gantoolkit.data import to_model_space, to_uint8
 from gantoolkit.evaluation import EvalContext, Metric
+from gantoolkit.files.checkpoint import atomic_write
 
 #: generated samples whose neighbours are searched (each against the whole training set)
 NN_SAMPLES = 1000
@@ -83,7 +83,7 @@ class NearestTraining(Metric):
     def write_grid(path, fake: torch.Tensor, pool: Callable[[int, int], torch.Tensor], dist: torch.Tensor,
                    index: torch.Tensor) -> None:
         """One row per generated sample (the closest to the training set first), then its nearest training images."""
-        from gantoolkit.imageio import grid, png_bytes
+        from gantoolkit.files.images import grid, png_bytes
 
         rows = dist[:, 0].argsort()[:GRID_ROWS]
         k = index.shape[1]

@@ -21,8 +21,8 @@ import torch
 from gantoolkit.builtin.metrics.features import FEATURE_BATCH, auto_classifier, cache_key
 from gantoolkit.builtin.metrics.labels import class_histogram_scores
 from gantoolkit.evaluation import EvalContext, Metric
-from gantoolkit.outputs import atomic_write
-from gantoolkit.reading import open_regular
+from gantoolkit.files.outputs import atomic_write
+from gantoolkit.files.reading import open_regular
 
 if TYPE_CHECKING:
     from gantoolkit.classifiers import Classifier

@@ -1,4 +1,4 @@
-"""The built-in samplers; drs and refine use the training checkpoint's critic (see `gantoolkit.critic_scoring`)."""
+"""The built-in samplers; drs and refine use the training checkpoint's critic (see `gantoolkit.sampling.critic`)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Rejection(Sampler):
         self.critic_steps = _critic_steps(critic_steps)
 
     def setup(self, ctx: SamplerContext) -> None:
-        from gantoolkit.rejection import RejectionSampler
+        from gantoolkit.sampling.drs import RejectionSampler
 
         if ctx.class_index is not None or ctx.truncation is not None:
             raise ConfigError("--sampler drs draws from the whole model", "drop --class and --truncation")
@@ -66,7 +66,7 @@ class Refinement(Sampler):
         self.critic_steps = _critic_steps(critic_steps)
 
     def setup(self, ctx: SamplerContext) -> None:
-        from gantoolkit.refinement import LatentRefiner
+        from gantoolkit.sampling.refine import LatentRefiner
 
         real = ctx.training_data() if self.critic_steps else None
         self.sampler = LatentRefiner(ctx.model, self.refine_steps, self.refine_rate, ctx.seed, ctx.class_index,

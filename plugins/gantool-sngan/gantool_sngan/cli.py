@@ -17,9 +17,9 @@ def sigma(
     """The largest singular value of each spectrally normalised critic weight, raw and normalised (about 1)."""
     import torch
 
-    from gantoolkit.checkpoint import load_checkpoint
     from gantoolkit.errors import CheckpointError
-    from gantoolkit.runs import resolve_checkpoint
+    from gantoolkit.files.checkpoint import load_checkpoint
+    from gantoolkit.files.runs import resolve_checkpoint
 
     ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     critic = ckpt.section("critic")

@@ -13,19 +13,20 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from gantoolkit import distributed, runs
-from gantoolkit.checkpoint import TRAINING, Checkpoint, build_error, load_checkpoint, missing_plugin_error
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.data import DataInfo
-from gantoolkit.datasets import load_dataset, refuse_saved_path, saved_data_path
+from gantoolkit.data.loading import load_dataset, refuse_saved_path, saved_data_path
 from gantoolkit.device import resolve_device, set_threads
 from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
+from gantoolkit.files import runs
+from gantoolkit.files.checkpoint import TRAINING, Checkpoint, build_error, load_checkpoint, missing_plugin_error
 from gantoolkit.loggers import Loggers
 from gantoolkit.models import GanModels, build_models
-from gantoolkit.progress import Monitor
 from gantoolkit.registry import Registry, get_registry
-from gantoolkit.sizing import build_within_memory
-from gantoolkit.trainer import Trainer, describe
+from gantoolkit.training import distributed
+from gantoolkit.training.progress import Monitor
+from gantoolkit.training.sizing import build_within_memory
+from gantoolkit.training.trainer import Trainer, describe
 
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint; `data` only says where
 #: the run's own data is now, see `_resumed_data`)
@@ -196,7 +197,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         trainer.set_base_rates(trainer.plan.lr_g if g else None, trainer.plan.lr_d if d else None)
 
     def tidy() -> None:  # the log lines and temporary files of the steps after the checkpoint
-        runs.truncate_metrics(run_dir, ckpt.step)
+        runs.MetricsLog(run_dir / runs.METRICS).truncate_after(ckpt.step)
         runs.remove_temporaries(run_dir)
 
     return _fit(trainer, console, _loggers(processes, config), ckpt.step, _logger_note(ckpt, config, registry), tidy)
@@ -236,7 +237,7 @@ def _resumed_data(ckpt: Checkpoint, given: str | None, registry: Registry, run_d
 
 def _finish(console: Console, run_dir: Path, trainer: Trainer, last: Path, seconds: float) -> None:
     """The end of a run: where its checkpoint and final grid are, and the next commands with its path filled in."""
-    from gantoolkit.progress import format_duration
+    from gantoolkit.training.progress import format_duration
 
     console.print(f"done in {format_duration(seconds)}: {last}", highlight=False)
     final = runs.final_sample_path(run_dir)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from gantoolkit.components import DataSource  # noqa: F401 - the contract, re-exported from its old path
-from gantoolkit.distributed import SINGLE, Processes, shard
+from gantoolkit.training.distributed import SINGLE, Processes, shard
 from gantoolkit.errors import DataError
 
 IMAGE = "image"
@@ -143,7 +143,7 @@ class DeviceBatches:
         if batch_size < processes.world_size:
             raise DataError(f"{len(dataset)} examples cannot be shared among {processes.world_size} processes")
         self.info = dataset.info
-        self.batch_size = batch_size  # the global batch: each process takes its shard (see gantoolkit.distributed)
+        self.batch_size = batch_size  # the global batch: each process takes its shard (see gantoolkit.training.distributed)
         self.processes = processes
         self.memory_format = torch.channels_last if channels_last and dataset.data.dim() == 4 else None
         self.device = device

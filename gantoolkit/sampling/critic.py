@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import torch
 
+from gantoolkit.batching import in_chunks
 from gantoolkit.errors import CheckpointError
 from gantoolkit.evaluation import MetricError
-from gantoolkit.sampling import MAX_SEED, LoadedGenerator
+from gantoolkit.sampling.generator import MAX_SEED, LoadedGenerator
 
 CHUNK = 4096
 TUNE_BATCH = 512
@@ -49,12 +50,7 @@ class CriticScorer:
     @torch.no_grad()
     def scores(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """The critic's logit of each sample, chunk by chunk, on the CPU (without gradients)."""
-        device = self.model.device
-        out = []
-        for start in range(0, len(x), CHUNK):
-            ys = labels[start:start + CHUNK].to(device) if labels is not None else None
-            out.append(self.logits(x[start:start + CHUNK].to(device), ys).float().cpu())
-        return torch.cat(out)
+        return in_chunks(lambda *part: self.logits(*part).float(), (x, labels), CHUNK, self.model.device)
 
     def logits(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """The critic's logit of each sample (packed with the fixed companions when the critic takes packs)."""

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import torch
 
-from gantoolkit.critic_scoring import CHUNK, CriticScorer, _seed
 from gantoolkit.evaluation import MetricError
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.sampling.critic import CHUNK, CriticScorer, _seed
+from gantoolkit.sampling.generator import LoadedGenerator
 
 BURN_IN = 10_000
 MAX_DRAWN = 200

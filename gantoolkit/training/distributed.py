@@ -43,7 +43,7 @@ import torch
 from rich.console import Console
 
 from gantoolkit.errors import ConfigError, GanToolkitError
-from gantoolkit.progress import Monitor
+from gantoolkit.training.progress import Monitor
 
 #: torchrun's options that `gantool train` passes through to it (flag name -> torchrun option)
 LAUNCH_OPTIONS = {
@@ -317,6 +317,9 @@ class SilentMonitor(Monitor):
         pass
 
     def log(self, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def rewind(self, record: dict[str, Any]) -> None:
         pass
 
     def note(self, message: str) -> None:

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from gantoolkit.errors import CheckpointError, RunDirectoryError
 
@@ -123,21 +124,31 @@ def make_run_dir(target: Path) -> Path:
     return target
 
 
-def truncate_metrics(run: Path, step: int) -> None:
-    """Drop log lines newer than `step` (they belong to steps that a resume will redo)."""
-    path = Path(run) / METRICS
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if int(json.loads(line).get("step", 0)) <= step:
-                kept.append(line)
-        except (ValueError, AttributeError):
-            continue
-    from gantoolkit.checkpoint import atomic_write
+class MetricsLog:
+    """RUN/metrics.jsonl, its one writer: one JSON object per line, appended as training logs, and cut back to a step
+    when a resume or a rollback redoes the steps after it."""
 
-    atomic_write(path, "".join(line + "\n" for line in kept).encode())
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def append(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def truncate_after(self, step: int) -> None:
+        """Drop the lines newer than `step` (and damaged ones), atomically."""
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if int(json.loads(line).get("step", 0)) <= step:
+                    kept.append(line)
+            except (ValueError, AttributeError):
+                continue
+        from gantoolkit.files.checkpoint import atomic_write
+
+        atomic_write(self.path, "".join(line + "\n" for line in kept).encode())
 
 
 @contextlib.contextmanager

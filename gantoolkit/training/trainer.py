@@ -12,26 +12,27 @@ from typing import Any
 
 import torch
 
-from gantoolkit import runs
-from gantoolkit.checkpoint import (
+from gantoolkit.components import ControllerContext, PenaltyContext
+from gantoolkit.data import Dataset, DeviceBatches
+from gantoolkit.device import amp_dtype, autocast, channels_last, compile_models, configure, grad_scaler
+from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError
+from gantoolkit.files import runs
+from gantoolkit.files.checkpoint import (
     TRAINING,
     Checkpoint,
     atomic_write,
+    encode_metadata,
     optimizer_from_tensors,
     optimizer_to_tensors,
     prefixed,
     write_checkpoint,
 )
-from gantoolkit.components import ControllerContext, PenaltyContext
-from gantoolkit.data import Dataset, DeviceBatches
-from gantoolkit.device import amp_dtype, autocast, channels_last, compile_models, configure, grad_scaler
-from gantoolkit.distributed import SINGLE, Processes, check_config
-from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError
-from gantoolkit.imageio import png_bytes, preview
+from gantoolkit.files.images import png_bytes, preview
 from gantoolkit.models import GanModels
-from gantoolkit.optim import EMA, Update, decay_factor, plan_optimizers
-from gantoolkit.progress import Monitor
-from gantoolkit.recovery import LossGuard, NonFiniteError, Rollback
+from gantoolkit.training.distributed import SINGLE, Processes, check_config
+from gantoolkit.training.optim import EMA, Update, decay_factor, plan_optimizers
+from gantoolkit.training.progress import Monitor
+from gantoolkit.training.recovery import LossGuard, NonFiniteError, Rollback
 
 GRID_SAMPLES = 64
 #: a sample grid shows one column per class for at most this many classes (the first ones: stacked digits have 1,000)
@@ -255,7 +256,7 @@ class Trainer:
         self.monitor = monitor
         with monitor, self._stop_on_signals():
             if self.rollback is not None:
-                self.rollback.remember(self, *self.state())
+                self.rollback.remember(self.good_state(*self.state()))
             while True:
                 try:
                     self._train_until(total_steps, monitor)
@@ -263,7 +264,7 @@ class Trainer:
                 except NonFiniteError as error:
                     if self.rollback is None:
                         raise
-                    self.rollback.recover(self, error, monitor)
+                    self.rollback.recover(self, error, monitor)  # through roll_back_to
         self.save_final_grid()
         return runs.checkpoint_path(self.run_dir, self.step)
 
@@ -368,6 +369,26 @@ class Trainer:
         bad = next((what for what, ok in finite.items() if not ok), None)
         if bad is not None:
             raise self._non_finite(self.step, bad)
+
+    def good_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Checkpoint:
+        """This moment's state (just gathered by `state()`) as a checkpoint held in memory, for `--on-nan rollback`."""
+        return Checkpoint(self.last_checkpoint or self.run_dir, TRAINING, self.step, self.cfg, self.info, {},
+                          encode_metadata(meta), tensors)
+
+    def roll_back_to(self, good: Checkpoint, lr_factor: float) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Go back to a state `good_state` made: its weights and optimizer states, the learning rates (G, D) it had
+        times `lr_factor`, its step. The one method the rollback policy (`recovery.Rollback`) calls; returns the
+        rates before and after."""
+        old = [[(g["lr"], g.get("initial_lr")) for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
+        self.load_weights(good)  # models, EMA, optimizer states (with the rates they had then)
+        for opt, rates in zip((self.opt_g, self.opt_d), old, strict=True):
+            for group, (lr, base) in zip(opt.param_groups, rates, strict=True):
+                group["lr"] = lr * lr_factor
+                if base is not None:  # the rate --lr-decay scales (see set_learning_rates)
+                    group["initial_lr"] = base * lr_factor
+        self.restart_from(good.step)
+        new = tuple(opt.param_groups[0]["lr"] for opt in (self.opt_g, self.opt_d))
+        return (old[0][0][0], old[1][0][0]), (new[0], new[1])
 
     def restart_from(self, step: int) -> None:
         """Continue counting from `step` with a clean loss log (after a resume or a rollback)."""
@@ -477,7 +498,6 @@ class Trainer:
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng.cuda.{i}"] = s
         from gantoolkit import __version__
-
         meta = {
             "kind": TRAINING,
             "step": str(self.step),
@@ -503,7 +523,7 @@ class Trainer:
             runs.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
         self.last_checkpoint = path
         if self.rollback is not None:
-            self.rollback.remember(self, tensors, meta)
+            self.rollback.remember(self.good_state(tensors, meta))
         return path
 
     def load_state(self, ckpt: Checkpoint) -> None:

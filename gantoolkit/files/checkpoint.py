@@ -4,6 +4,10 @@ Tensor prefixes: `generator.`, `critic.`, `ema.`, `optim.generator.`, `optim.cri
 Metadata (string -> string): format, format_version, kind ("training" or "generator"), step, config, data,
 components (which plugin distribution and version provided each part), optim (optimizer hyper-parameters) and
 data_state. Nothing is ever unpickled: a pickle disguised as a checkpoint is rejected before it is read.
+
+Other self-describing safetensors files (classifiers, directions) are written and read here too (`write_file`,
+`read_file`): tensors plus string metadata holding a `format` tag, a `format_version` and JSON values; reading
+checks the tag before any tensor is loaded.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from safetensors.torch import load_file, save
 from gantoolkit.config import MAX_LATENT_DIM, RunConfig
 from gantoolkit.data import IMAGE, VECTOR, DataInfo, check_shape_bounds
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError, UnknownComponentError
-from gantoolkit.outputs import atomic_write as atomic_write  # where every output is written
-from gantoolkit.reading import PICKLE_SNIFF, open_regular, pickle_protocol
+from gantoolkit.files.outputs import Output
+from gantoolkit.files.outputs import atomic_write as atomic_write  # where every output is written
+from gantoolkit.files.reading import PICKLE_SNIFF, open_regular, pickle_protocol
 
 FORMAT = "gantoolkit"
 FORMAT_VERSION = 1
@@ -256,8 +261,8 @@ def _check_description(kind: str, step: int, data: DataInfo, components: Any, co
 
 def build_error(ckpt: Checkpoint, error: GanToolkitError) -> GanToolkitError:
     """A failure to build a checkpoint's models, said as what the file claims: models too large for this machine
-    (see gantoolkit.sizing), or a component that is not installed (`missing_plugin_error`)."""
-    from gantoolkit.sizing import ModelTooLargeError
+    (see gantoolkit.training.sizing), or a component that is not installed (`missing_plugin_error`)."""
+    from gantoolkit.training.sizing import ModelTooLargeError
 
     if isinstance(error, ModelTooLargeError):
         return CheckpointError(f"{str(ckpt.path)!r} describes models this machine cannot hold: its {error.message}",
@@ -314,3 +319,46 @@ def _is_version(text: Any) -> bool:
 
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}")
+
+
+# -- other self-describing files (classifiers, directions) -------------------------------------------------------
+
+
+def write_file(path: str | Path | Output, tensors: dict[str, torch.Tensor], fmt: str, version: int,
+               meta: dict[str, Any]) -> None:
+    """Write `tensors` with metadata {format, format_version, key: JSON} atomically, never over another kind of
+    file (an `Output` says what else may be replaced: --force, the command's inputs)."""
+    output = path if isinstance(path, Output) else Output(Path(path), fmt)
+    output.check()
+    strings = {"format": fmt, "format_version": str(version)}
+    strings.update({k: json.dumps(v, sort_keys=True) for k, v in meta.items()})
+    plain = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in tensors.items()}
+    try:
+        output.write(save(plain, metadata=strings))
+    except OSError as e:
+        raise CheckpointError(f"could not write {str(output.path)!r}: {e.strerror or e}",
+                              "check the folder exists") from None
+
+
+def read_file(path: Path, fmt: str, version: int, what: str, hint: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a `fmt` file (JSON values decoded), or one clear `CheckpointError`."""
+    path = Path(path)
+    sniff_safetensors(path, f"{what} file", hint)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{str(path)!r} is not a safetensors file, or is truncated ({e})", hint) from None
+    if raw.get("format") != fmt:
+        found = f"a {raw['format']!r} file" if raw.get("format") else "a safetensors file without gantoolkit metadata"
+        raise CheckpointError(f"{str(path)!r} is {found}, not a {what}", hint)
+    if raw.get("format_version") not in {str(v) for v in range(1, version + 1)}:
+        raise CheckpointError(f"{str(path)!r} has {what} format {raw.get('format_version')!r}", "upgrade gantoolkit")
+    meta: dict[str, Any] = {}
+    try:
+        for key, value in raw.items():
+            meta[key] = value if key in ("format", "format_version") else json.loads(value)
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{str(path)!r} is a damaged {what} file ({e})", hint) from None
+    return tensors, meta

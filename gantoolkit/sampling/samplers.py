@@ -9,7 +9,7 @@ from gantoolkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from gantoolkit.components import Sampler
-    from gantoolkit.sampling import LoadedGenerator
+    from gantoolkit.sampling.generator import LoadedGenerator
 
 #: the sampler used when `--sampler` is not given
 DEFAULT_SAMPLER = "plain"

@@ -22,8 +22,8 @@ from torch import nn
 
 from gantoolkit import __version__
 from gantoolkit.errors import ConfigError
-from gantoolkit.outputs import GENERATOR, mark_zip
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.files.outputs import GENERATOR, mark_zip
+from gantoolkit.sampling.generator import LoadedGenerator
 
 #: the ai.onnx opset of every ONNX export (ONNX Runtime 1.14 and later run it)
 OPSET = 17

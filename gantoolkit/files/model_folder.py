@@ -21,12 +21,12 @@ import torch
 from safetensors.torch import save
 
 from gantoolkit import __version__
-from gantoolkit.checkpoint import FORMAT, FORMAT_VERSION, GENERATOR_ONLY, encode_metadata, prefixed
-from gantoolkit.export import input_names
-from gantoolkit.imageio import png_bytes, preview
-from gantoolkit.outputs import MODEL_FOLDER_FORMAT
-from gantoolkit.runs import CHECKPOINTS
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.files.checkpoint import FORMAT, FORMAT_VERSION, GENERATOR_ONLY, encode_metadata, prefixed
+from gantoolkit.files.export import input_names
+from gantoolkit.files.images import png_bytes, preview
+from gantoolkit.files.outputs import MODEL_FOLDER_FORMAT
+from gantoolkit.files.runs import CHECKPOINTS
+from gantoolkit.sampling.generator import LoadedGenerator
 
 FOLDER_FORMAT_VERSION = 1
 #: samples in the card's grid (one column per class for conditional models)

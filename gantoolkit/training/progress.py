@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gantoolkit.files.runs import MetricsLog
 from gantoolkit.loggers import Loggers
 
 #: the live progress bar is redrawn when a step ends, at most this often (rich's own timer, 10 redraws a second
@@ -45,6 +45,7 @@ class Monitor:
 
     def __init__(self, metrics_path: Path, total: int, start: int, console: Console | None = None) -> None:
         self.metrics_path = metrics_path
+        self.metrics = MetricsLog(metrics_path)
         self.total = total
         self.start_step = start
         self.console = console or Console(stderr=True)
@@ -127,8 +128,7 @@ class Monitor:
         rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_step = now, step
         record = {"step": step, **values, "it_per_s": round(rate, 3), "elapsed_s": round(now - self.t0, 3)}
-        with open(self.metrics_path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        self.metrics.append(record)
         self.loggers.scalars(step, record)
         self._values = format_values({k: v for k, v in values.items() if not k.startswith("lr_")})
         if self.progress is not None:
@@ -136,11 +136,15 @@ class Monitor:
         elif step >= self.total:  # the last line, with the last losses
             self._plain_line(step, now)
 
-    def event(self, record: dict[str, Any]) -> None:
-        """A line that is not a step's numbers (a rollback) in metrics.jsonl, and to the loggers."""
-        with open(self.metrics_path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        self.loggers.event(int(record.get("step", 0)), record)
+    def rewind(self, record: dict[str, Any]) -> None:
+        """Training went back to `record["step"]` (a rollback): the log's later lines go, `record` is written in
+        their place and handed to the loggers, and the display and speed continue from that step."""
+        step = int(record["step"])
+        self.metrics.truncate_after(step)
+        self.metrics.append(record)
+        self.loggers.event(step, record)
+        self.last_step = step
+        self.advance(step)
 
     def image(self, step: int, name: str, png: bytes) -> None:
         """A sample grid was written (RUN/samples/NAME): to the loggers."""

@@ -19,8 +19,9 @@ from collections.abc import Callable
 
 import torch
 
-from gantoolkit.critic_scoring import CriticScorer
-from gantoolkit.sampling import LoadedGenerator
+from gantoolkit.batching import in_chunks
+from gantoolkit.sampling.critic import CriticScorer
+from gantoolkit.sampling.generator import LoadedGenerator
 
 CHUNK = 1024
 
@@ -50,26 +51,18 @@ class LatentRefiner(CriticScorer):
         z = model.latents(n, seed, self.truncation)
         labels = model.labels(n, self.class_index)
         codes = model.codes(n, seed)
-        out = []
-        for start in range(0, n, CHUNK):
-            part = slice(start, start + CHUNK)
-            out.append(self.refine(z[part], labels[part] if labels is not None else None,
-                                   codes[part] if codes is not None else None))
-        return torch.cat(out), labels
+        return in_chunks(self.refine, (z, labels, codes), CHUNK, model.device), labels
 
-    def refine(self, z: torch.Tensor, labels: torch.Tensor | None, codes: torch.Tensor | None) -> torch.Tensor:
-        """G(z') for z' the refined latents of z (on the CPU)."""
-        device = self.model.device
-        y = labels.to(device) if labels is not None else None
-        c = codes.to(device) if codes is not None else None
+    def refine(self, z: torch.Tensor, y: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
+        """G(z') for z' the refined latents of z (one chunk, on the model's device)."""
         generator = self.model.generator
 
         def logit(latent: torch.Tensor) -> torch.Tensor:
             return self.logits(generator(latent, y, c), y)
 
-        moved = ascend(z.to(device), logit, self.steps, self.rate)
+        moved = ascend(z, logit, self.steps, self.rate)
         with torch.no_grad():
-            return generator(moved, y, c).float().cpu()
+            return generator(moved, y, c).float()
 
     def describe(self) -> str:
         steps = f"{self.steps} steps of rate {self.rate:g}"

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import torch
 
-from gantoolkit.checkpoint import Checkpoint, build_error, load_checkpoint
+from gantoolkit.batching import in_chunks
 from gantoolkit.data import DataInfo
 from gantoolkit.device import resolve_device
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError
+from gantoolkit.files.checkpoint import Checkpoint, build_error, load_checkpoint
+from gantoolkit.files.runs import resolve_checkpoint
 from gantoolkit.models import GanModels, Generator, build_models
 from gantoolkit.registry import get_registry
-from gantoolkit.runs import resolve_checkpoint
-from gantoolkit.sizing import build_within_memory
+from gantoolkit.training.sizing import build_within_memory
 
 MAX_SEED = 2**63 - 1
 
@@ -102,17 +103,7 @@ class LoadedGenerator:
         """Model-space samples on the CPU (images in [-1, 1], or vectors)."""
         if self.conditional and labels is None:
             labels = self.labels(len(z))
-        out = []
-        for start in range(0, len(z), batch_size):
-            part = slice(start, start + batch_size)
-            out.append(
-                self.generator(
-                    z[part].to(self.device),
-                    labels[part].to(self.device) if labels is not None else None,
-                    codes[part].to(self.device) if codes is not None else None,
-                ).float().cpu()
-            )
-        return torch.cat(out)
+        return in_chunks(lambda *part: self.generator(*part).float(), (z, labels, codes), batch_size, self.device)
 
     def sample(
         self, n: int, seed: int = 0, class_index: int | None = None, truncation: float | None = None

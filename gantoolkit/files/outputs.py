@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 from gantoolkit import __version__
 from gantoolkit.errors import OutputError
-from gantoolkit.runs import CHECKPOINTS, METRICS, SAMPLES
+from gantoolkit.files.runs import CHECKPOINTS, METRICS, SAMPLES
 
 #: the mark in every PNG (text chunk `Software`), GIF (comment) and `.npz` (archive comment) gantool writes
 SOFTWARE = f"gantoolkit {__version__}"

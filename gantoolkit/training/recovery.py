@@ -24,17 +24,14 @@ import shlex
 import statistics
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import torch
-
-from gantoolkit import runs
-from gantoolkit.checkpoint import TRAINING, Checkpoint, encode_metadata
 from gantoolkit.errors import TrainingError
+from gantoolkit.files.checkpoint import Checkpoint
 
 if TYPE_CHECKING:
-    from gantoolkit.progress import Monitor
-    from gantoolkit.trainer import Trainer
+    from gantoolkit.training.progress import Monitor
+    from gantoolkit.training.trainer import Trainer
 
 MAX_ROLLBACKS = 3
 LR_FACTOR = 0.5
@@ -116,15 +113,15 @@ class Rollback:
         self.total = 0
         self.last_bad_step = -1
 
-    def remember(self, trainer: Trainer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    def remember(self, good: Checkpoint) -> None:
         """Keep host copies of a state known to be good (the start of a session, or a checkpoint just written)."""
-        self.good = Checkpoint(trainer.last_checkpoint or trainer.run_dir, TRAINING, trainer.step, trainer.cfg,
-                               trainer.info, {}, encode_metadata(meta), tensors)
-        if trainer.step > self.last_bad_step:
+        self.good = good
+        if good.step > self.last_bad_step:
             self.in_a_row = 0
 
     def recover(self, trainer: Trainer, error: NonFiniteError, monitor: Monitor) -> None:
-        """Restore the last good state with lower learning rates, or re-raise when rolling back keeps failing."""
+        """Restore the last good state with lower learning rates (`trainer.roll_back_to`), or re-raise when rolling
+        back keeps failing."""
         if self.good is None:
             raise error
         if self.in_a_row >= self.max_rollbacks:
@@ -136,27 +133,14 @@ class Rollback:
         self.in_a_row += 1
         self.total += 1
         self.last_bad_step = max(self.last_bad_step, error.step)
-        old = [[(g["lr"], g.get("initial_lr")) for g in opt.param_groups] for opt in (trainer.opt_g, trainer.opt_d)]
-        trainer.load_weights(self.good)  # models, EMA, optimizer states (with the rates they had then)
-        for opt, rates in zip((trainer.opt_g, trainer.opt_d), old, strict=True):
-            for group, (lr, base) in zip(opt.param_groups, rates, strict=True):
-                group["lr"] = lr * self.factor
-                if base is not None:  # the rate --lr-decay scales (see Trainer.set_learning_rates)
-                    group["initial_lr"] = base * self.factor
-        trainer.restart_from(self.good.step)
-        lr_g, lr_d = (opt.param_groups[0]["lr"] for opt in (trainer.opt_g, trainer.opt_d))
-        where = f"checkpoint {trainer.last_checkpoint}" if trainer.last_checkpoint else "the start of the run"
-        record = {"step": self.good.step, "event": "rollback", "bad_step": error.step, "rollback": self.in_a_row,
-                  "lr_g": lr_g, "lr_d": lr_d}
-        if trainer.procs.is_main:  # in a run of several processes only the first writes files
-            runs.truncate_metrics(trainer.run_dir, self.good.step)
-            monitor.event(record)  # metrics.jsonl and the loggers
-        monitor.last_step = self.good.step  # the speed of the next log line is measured from here
-        monitor.advance(self.good.step)
+        (old_g, old_d), (lr_g, lr_d) = trainer.roll_back_to(self.good, self.factor)
+        written = self.good.path.name.endswith(".safetensors")  # else the run directory: nothing saved yet
+        where = f"checkpoint {self.good.path}" if written else "the start of the run"
+        monitor.rewind({"step": self.good.step, "event": "rollback", "bad_step": error.step, "rollback": self.in_a_row,
+                        "lr_g": lr_g, "lr_d": lr_d})  # metrics.jsonl and the loggers (rank 0 only)
         monitor.note(
             f"warning: {error.event}; rolled back to step "
-            f"{self.good.step} ({where}), halved the learning rates (G {old[0][0][0]:g} -> {lr_g:g}, "
-            f"D {old[1][0][0]:g} -> {lr_d:g}) and skipped the batches since then "
+            f"{self.good.step} ({where}), halved the learning rates (G {old_g:g} -> {lr_g:g}, "
+            f"D {old_d:g} -> {lr_d:g}) and skipped the batches since then "
             f"(rollback {self.in_a_row} of {self.max_rollbacks})"
         )
-

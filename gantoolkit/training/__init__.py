@@ -1,0 +1,1 @@
+"""Training: the step and loop, starting and resuming runs, optimizers, recovery, progress, processes."""
