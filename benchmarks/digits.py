@@ -11,6 +11,7 @@ real-vs-real split as the floor, and the CPU seconds of training. Writes results
         --per-class 100 --seeds 3 --out benchmarks/results/digits_spine.json     # the spine's check: gantool's defaults
     python benchmarks/digits.py --first-run      # the README's command as a user runs it, 3 seeds (issue 14)
     OMP_NUM_THREADS=1 python benchmarks/digits.py --curves   # quality against CPU time of the schedules tried
+    OMP_NUM_THREADS=1 python benchmarks/digits.py --recipes  # bce, wgan-gp and the modern recipe, 3 seeds (issue 16)
 """
 
 from __future__ import annotations
@@ -192,10 +193,161 @@ def curves(every: int, n: int, out: Path) -> None:
     print(f"\nwrote {out}")
 
 
-def first_run(seeds: int, n: int, out: Path, flags: list[str]) -> None:
+#: issue 16's target for the modern recipe on the digits
+MODERN_TARGET = {"cond_acc": 0.99, "fd_over_floor": 1.10, "cpu_s": 120}
+#: the recipes --recipes compares, as gantool composes them (the digits' recommendation < the layer): a preset's name
+#: or a config layer
+RECIPES: dict[str, Any] = {
+    "dcgan + bce (the digits' schedule)": {"data": "digits", "arch": "dcgan", "loss": "bce", "cond": "onehot"},
+    "dcgan + wgan-gp (the digits' schedule)": {"data": "digits", "arch": "dcgan", "loss": "wgan-gp", "cond": "onehot"},
+    "modern (--config digits-modern)": "digits-modern",
+}
+
+
+def recipe_curve(name: str, layer: dict[str, Any], seed: int, every: int, n: int, judge: DigitJudge,
+                 real: np.ndarray) -> list[dict[str, Any]]:
+    """Train one recipe as `gantool train` composes it, a checkpoint every `every` steps; per checkpoint its EMA
+    generator's cond-acc, worst class and Fréchet distance to the real digits in the judge's features, beside the
+    training CPU seconds up to it."""
+    from rich.console import Console
+
+    from gantoolkit.data import to_uint8
+    from gantoolkit.recommend import compose
+    from gantoolkit.sampling.generator import load_generator
+    from gantoolkit.training import trainer as trainer_module
+    from gantoolkit.training.run import train
+
+    bench = {"seed": seed, "device": "cpu", "sample_every": 10**9, "log_every": 10**9, "checkpoint_every": every,
+             "keep_checkpoints": 10**6}
+    config, _ = compose([(layer, name), (bench, "benchmark")])
+    clock: dict[int, float] = {}
+    save = trainer_module.Trainer.save_checkpoint
+    start = time.process_time()
+
+    def timed_save(self):  # the CPU time before each checkpoint is written
+        clock[self.step] = time.process_time() - start
+        return save(self)
+
+    trainer_module.Trainer.save_checkpoint = timed_save  # type: ignore[method-assign]
+    root = Path(tempfile.mkdtemp(prefix="digits-recipe-"))
+    try:
+        with open(root / "train.log", "w") as log:
+            run = train(config, root / "run", Console(file=log))
+    finally:
+        trainer_module.Trainer.save_checkpoint = save  # type: ignore[method-assign]
+    points = []
+    for path in sorted((run / "checkpoints").glob("step-*.safetensors")):
+        model = load_generator(path)
+        samples, labels = model.sample(n, seed=10_000 + seed)
+        assert labels is not None
+        images = to_uint8(samples)
+        predicted, asked = judge.predict(images), labels.numpy()
+        per_class = [float((predicted[asked == c] == c).mean()) for c in range(10)]
+        points.append({"recipe": name, "seed": seed, "step": model.checkpoint.step,
+                       "cpu_s": round(clock[model.checkpoint.step], 1), "cond_acc": float((predicted == asked).mean()),
+                       "worst_class": min(per_class), "fd": frechet(real, judge_features(judge, images))})
+        print(json.dumps(points[-1]), flush=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return points
+
+
+def recipes(names: list[str], seeds: int, every: int, n: int, out: Path) -> None:
+    """cond-acc and FD against CPU time for each recipe over `seeds` seeds (issue 16), beside the modern target."""
+    from sklearn.datasets import load_digits
+
+    from gantoolkit.builtin.configs import PRESETS
+    from gantoolkit.builtin.datasets.digits import RECOMMENDED_SIZE, resize_digits
+
+    judge = train_judge(RECOMMENDED_SIZE)
+    floor = real_floor(judge, RECOMMENDED_SIZE)
+    real_images = resize_digits(torch.from_numpy(load_digits().images).float().div(16).unsqueeze(1), RECOMMENDED_SIZE)
+    real = judge_features(judge, real_images)
+    points = []
+    for name in names:
+        layer = RECIPES.get(name, name)
+        layer = PRESETS[layer][1] if isinstance(layer, str) else layer
+        for seed in range(seeds):
+            points += recipe_curve(name, layer, seed, every, n, judge, real)
+    print(f"\nFréchet distance floor (real vs real halves, judge features): {floor:.3f}; target for the modern recipe: "
+          f"cond-acc ≥ {100 * MODERN_TARGET['cond_acc']:.0f}% and FD ≤ {MODERN_TARGET['fd_over_floor']:.2f} × floor "
+          f"({MODERN_TARGET['fd_over_floor'] * floor:.3f}) within {MODERN_TARGET['cpu_s'] / 60:.0f} CPU-minutes\n")
+    print(f"mean ± standard error over {seeds} seeds, {n} samples each; CPU s of training up to the step\n")
+    print("| recipe | step | CPU s | cond-acc | worst class | FD | FD / floor |")
+    print("|---|---|---|---|---|---|---|")
+    summary = []
+    for name in names:
+        mine = [p for p in points if p["recipe"] == name]
+        for step in sorted({p["step"] for p in mine}):
+            at = [p for p in mine if p["step"] == step]
+            row = {k: _mean_se([p[k] for p in at]) for k in ("cpu_s", "cond_acc", "worst_class", "fd")}
+            summary.append({"recipe": name, "step": step, **row})
+            print(f"| {name} | {step:,} | {row['cpu_s'][0]:.0f} | {100 * row['cond_acc'][0]:.1f} ± "
+                  f"{100 * row['cond_acc'][1]:.1f}% | {100 * row['worst_class'][0]:.0f}% | {row['fd'][0]:.3f} ± "
+                  f"{row['fd'][1]:.3f} | {row['fd'][0] / floor:.2f} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"protocol": "issue 16: digits recipes, SVC judge, FD in the judge's features",
+                               "fd_floor": floor, "target": MODERN_TARGET, "n": n, "seeds": seeds,
+                               "summary": summary, "points": points}, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
+
+
+def judged_checkpoints(run: Path, judge: DigitJudge, n: int, seed: int) -> list[dict[str, Any]]:
+    """Each checkpoint of `run` judged on `n` samples, with the wall-clock seconds of training up to its step."""
+    from gantoolkit.data import to_uint8
+    from gantoolkit.sampling.generator import load_generator
+
+    elapsed = {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "elapsed_s" in record:
+            elapsed[int(record["step"])] = float(record["elapsed_s"])
+    points = []
+    for path in sorted((run / "checkpoints").glob("step-*.safetensors")):
+        model = load_generator(path)
+        samples, labels = model.sample(n, seed=10_000 + seed)
+        assert labels is not None
+        predicted, asked = judge.predict(to_uint8(samples)), labels.numpy()
+        per_class = [float((predicted[asked == c] == c).mean()) for c in range(10)]
+        step = model.checkpoint.step
+        points.append({"step": step, "elapsed_s": elapsed.get(step), "cond_acc": float((predicted == asked).mean()),
+                       "worst_class": min(per_class)})
+    return points
+
+
+def print_curve(records: list[dict[str, Any]]) -> None:
+    """Quality against minutes into the run, per seed, and the first step where every seed meets the target."""
+    steps = sorted({p["step"] for r in records for p in r["curve"]})
+    print("\nquality against time into the run: asked-for class (worst class) per seed, minutes of training (mean)\n")
+    print("| step | minutes | " + " | ".join(f"seed {r['seed']}" for r in records) + " |")
+    print("|---|---|" + "---|" * len(records))
+    knee = None
+    for step in steps:
+        at = [next((p for p in r["curve"] if p["step"] == step), None) for r in records]
+        times = [p["elapsed_s"] for p in at if p is not None and p["elapsed_s"] is not None]
+        cells = [f"{100 * p['cond_acc']:.1f}% ({100 * p['worst_class']:.0f}%)" if p else "" for p in at]
+        print(f"| {step:,} | {sum(times) / len(times) / 60:.1f} | " + " | ".join(cells) + " |" if times else "")
+        good = all(p is not None and p["cond_acc"] >= TARGET["cond_acc"] and p["worst_class"] >= TARGET["worst_class"]
+                   for p in at)
+        if good and knee is None:
+            knee = (step, sum(times) / len(times) / 60 if times else float("nan"))
+    if knee:
+        print(f"\nfirst step where every seed reads >= {100 * TARGET['cond_acc']:.0f}% with every digit >= "
+              f"{100 * TARGET['worst_class']:.0f}%: {knee[0]:,}, {knee[1]:.1f} minutes into the run")
+    else:
+        print("\nno judged step has every seed at the target")
+
+
+def first_run(seeds: int, n: int, out: Path, flags: list[str], curve_every: int = 0) -> None:
     """The README's command on 3 seeds, each timed (wall and CPU of the whole `gantool train` process), its final
     model judged by the SVC on `n` samples (n/10 per class); seed 0's final grid is copied to docs/first-run.png.
-    `flags` are added to the command (a schedule being tried, e.g. --steps 4000); the grid is then not copied."""
+    `flags` are added to the command (a schedule being tried, e.g. --steps 4000); the grid is then not copied.
+    With `curve_every`, the run also keeps a checkpoint every that many steps (which changes nothing in training) and
+    each is judged: quality against the wall-clock minutes into the run (metrics.jsonl's elapsed_s at that step)."""
     from gantoolkit.data import to_uint8
     from gantoolkit.sampling.generator import load_generator
 
@@ -203,7 +355,8 @@ def first_run(seeds: int, n: int, out: Path, flags: list[str]) -> None:
     root = Path(tempfile.mkdtemp(prefix="first-run-"))
     for seed in range(seeds):
         run = root / f"seed-{seed}"
-        command = [*FIRST_RUN, *flags, *(["--seed", str(seed)] if seed else []), "--out", str(run)]
+        keep = ["--checkpoint-every", str(curve_every), "--keep-checkpoints", "100000"] if curve_every else []
+        command = [*FIRST_RUN, *flags, *(["--seed", str(seed)] if seed else []), *keep, "--out", str(run)]
         before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         with open(root / f"seed-{seed}.log", "w") as log:
             subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
@@ -219,9 +372,11 @@ def first_run(seeds: int, n: int, out: Path, flags: list[str]) -> None:
         record = {"seed": seed, "command": " ".join(command[:-2]), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                   "steps": model.checkpoint.step, "cond_acc": float((predicted == asked).mean()),
                   "worst_class": min(per_class), "per_class": per_class}
+        if curve_every:
+            record["curve"] = judged_checkpoints(run, judge, n, seed)
         print(json.dumps(record), flush=True)
         records.append(record)
-        if seed == 0 and not flags:
+        if seed == 0 and not flags and not curve_every:
             shutil.copyfile(run / "samples" / "final.png", DOCS / "first-run.png")
     print(f"\n`{' '.join([*FIRST_RUN, *flags])}`, judged by the SVC ({n} samples, {n // 10} per class)\n")
     print("| seed | wall | CPU | steps | asked-for class | worst class |")
@@ -232,6 +387,8 @@ def first_run(seeds: int, n: int, out: Path, flags: list[str]) -> None:
     print(f"| target | ≤ {TARGET['wall_s'] / 60:.0f} min | | | ≥ {100 * TARGET['cond_acc']:.0f}% | "
           f"≥ {100 * TARGET['worst_class']:.0f}% |")
     print("| before | 15-20 min | | 1,000 | 94.8% (one seed) | |")
+    if curve_every:
+        print_curve(records)
     met = all(r["wall_s"] <= TARGET["wall_s"] and r["cond_acc"] >= TARGET["cond_acc"]
               and r["worst_class"] >= TARGET["worst_class"] for r in records)
     print(f"\ntargets {'met' if met else 'NOT met'} in {'every' if met else 'some'} seed")
@@ -245,6 +402,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--first-run", action="store_true", help="time and judge the README's first command")
     parser.add_argument("--curves", action="store_true", help="quality against CPU time of the schedules tried")
+    parser.add_argument("--recipes", nargs="?", const=",".join(RECIPES), default=None, metavar="NAMES",
+                        help="cond-acc and FD against CPU time of recipes (default: the three compared)")
+    parser.add_argument("--recipe", action="append", default=[], metavar="NAME=JSON",
+                        help="with --recipes: a recipe to try, as a config layer in JSON (repeatable)")
+    parser.add_argument("--every", type=int, default=250, help="with --recipes: steps between judged checkpoints")
     parser.add_argument("--losses", default="bce,wgan,wgan-gp")
     parser.add_argument("--seeds", type=int, default=None, help="default 1; 3 with --first-run")
     parser.add_argument("--n", type=int, default=1000, help="samples judged per run, with --first-run")
@@ -253,13 +415,20 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32, help="DCGAN ngf = ndf")
     parser.add_argument("--per-class", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None, help="default results/digits.json (digits_first_run.json)")
+    parser.add_argument("--curve", type=int, default=0, metavar="STEPS",
+                        help="with --first-run: judge a checkpoint every STEPS steps too (quality against minutes)")
     parser.add_argument("--flags", default="", help="with --first-run: flags added to the command (\"--steps 4000\")")
     args = parser.parse_args()
     if args.first_run:
         out = args.out or RESULTS / "digits_first_run.json"
-        return first_run(args.seeds or 3, args.n, out, shlex.split(args.flags))
+        return first_run(args.seeds or 3, args.n, out, shlex.split(args.flags), args.curve)
     if args.curves:
         return curves(500, args.n, args.out or RESULTS / "digits_schedules.json")
+    if args.recipes is not None or args.recipe:
+        tried = dict(item.split("=", 1) for item in args.recipe)
+        RECIPES.update({name: json.loads(layer) for name, layer in tried.items()})
+        names = [*(n for n in (args.recipes or "").split(",") if n), *tried]
+        return recipes(names, args.seeds or 3, args.every, args.n, args.out or RESULTS / "digits_recipes.json")
     args.seeds, args.out = args.seeds or 1, args.out or RESULTS / "digits.json"
 
     judge = train_judge(args.image_size)

@@ -60,6 +60,18 @@ def test_digits() -> None:
     assert Digits().load(DataRequest(image_size=8)).data.shape[-2:] == (8, 8)
 
 
+def test_digits_per_class_takes_the_first_n_of_each_class_for_small_data() -> None:
+    full = Digits().load(DataRequest(image_size=8))
+    small = Digits(per_class=18).load(DataRequest(image_size=8))
+    assert len(small) == 180 and small.labels is not None and full.labels is not None
+    assert torch.bincount(small.labels).tolist() == [18] * 10
+    for c in range(10):  # the same images every time: the first 18 of the class, in the bundle's order
+        assert torch.equal(small.data[small.labels == c], full.data[full.labels == c][:18])
+    with pytest.raises(DataError) as e:
+        Digits(per_class=0)
+    assert "per_class=18" in one_line(e)
+
+
 # -- folder ---------------------------------------------------------------------------------------------------------
 
 
