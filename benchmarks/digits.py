@@ -395,7 +395,8 @@ def first_run(seeds: int, n: int, out: Path, flags: list[str], curve_every: int 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"protocol": "issue 14: the README's first command", "target": TARGET,
                                "before": BEFORE, "met": met, "runs": records}, indent=2) + "\n")
-    print(f"wrote {out} and {DOCS / 'first-run.png'}")
+    copied = seeds and not flags and not curve_every
+    print(f"wrote {out}" + (f" and {DOCS / 'first-run.png'}" if copied else ""))
 
 
 def main() -> None:
