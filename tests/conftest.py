@@ -36,6 +36,19 @@ def no_processes_in_the_quick_lane(request, monkeypatch):
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def image_cache_in_a_temporary_folder(tmp_path_factory):
+    """Folder datasets decode into the image cache: the suite's entries go to a temporary folder, never to the
+    user's cache (tests that look at the cache point GANTOOL_DATA_CACHE at their own)."""
+    saved = os.environ.get("GANTOOL_DATA_CACHE")
+    os.environ["GANTOOL_DATA_CACHE"] = str(tmp_path_factory.mktemp("image-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("GANTOOL_DATA_CACHE", None)
+    else:
+        os.environ["GANTOOL_DATA_CACHE"] = saved
+
+
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch):
     """Each test sees a registry built from the current environment."""

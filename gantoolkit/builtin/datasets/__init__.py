@@ -1,5 +1,5 @@
-"""Built-in datasets: the embedded default (`digits`) and its stacked version, image folders, Quick, Draw! bitmaps,
-torchvision sets, 2-D mixtures, random."""
+"""Built-in datasets: the embedded default (`digits`) and its stacked version, image folders (and `gantool cache`),
+Quick, Draw! bitmaps, torchvision sets, 2-D mixtures, random."""
 
 from __future__ import annotations
 
@@ -27,3 +27,9 @@ def register_datasets(register):
              summary="2-D Gaussian mixtures: ring (8 modes, std 0.01) and grid (25 modes, std 0.05)")
     register("fake", "gantoolkit.builtin.datasets.fake:RandomImages", argument="CxHxW",
              summary="random images of a given shape, for benchmarks and smoke tests")
+
+
+@hookimpl
+def register_commands(register):
+    register("cache", "gantoolkit.builtin.datasets.cache_command:app", panel="Training",
+             summary="The image cache of folder datasets (decoded once, reused by later runs): ls, clear.")
