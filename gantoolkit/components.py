@@ -60,6 +60,9 @@ class Architecture(ABC):
     #: whether the generator can take the conditioning's normalisation layers (`ModelSpec.generator_norm`);
     #: a conditioning that brings them (`Conditioning.conditional_norm`) is refused with an architecture that cannot
     supports_conditional_norm: bool = False
+    #: whether it builds images that are not square (`--image-size HxW`); images whose height and width differ are
+    #: refused, before `check`, with an architecture that leaves this False
+    supports_rectangular: bool = False
 
     def check(self, data: DataInfo) -> None:  # noqa: B027 - optional override
         """Raise `ConfigError` (with a fix) when this architecture cannot model `data`."""

@@ -1,4 +1,5 @@
-"""Helpers for architectures whose generator takes the conditioning's normalisation layers (`--cond cbn`).
+"""Helpers for architectures: the sides of the images they make (`image_sides`, `base_map`), and the
+conditioning's normalisation layers in their generator (`--cond cbn`).
 
 An architecture supports conditional normalisation in three steps:
 
@@ -24,9 +25,41 @@ from gantoolkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from gantoolkit.components import ModelSpec
+    from gantoolkit.data import DataInfo
 
 #: the attribute gantoolkit sets on every layer a conditioning's `norm_layer` made (see `takes_labels`)
 TAKES_LABELS = "takes_labels"
+
+
+#: the smallest side of the images a convolutional architecture makes (its smallest map is 4 on that side)
+MIN_SIDE = 8
+
+
+def _nearest_power_of_two(side: int) -> int:
+    """The power of two from MIN_SIDE up nearest to `side` (the larger one on a tie)."""
+    upper = max(MIN_SIDE, 1 << max(0, side - 1).bit_length())
+    return upper // 2 if upper // 2 >= MIN_SIDE and side - upper // 2 < upper - side else upper
+
+
+def image_sides(name: str, data: DataInfo) -> tuple[int, int]:
+    """(height, width) of `data`'s images; ConfigError naming architecture `name`, with the nearest size that
+    works, when a side is not a power of two from 8 up."""
+    if not data.is_image:
+        raise ConfigError(f"{name} models images, but {data.source!r} holds vectors", "use --arch mlp")
+    _, h, w = data.shape
+    if any(s < MIN_SIDE or s & (s - 1) for s in (h, w)):
+        fix_h, fix_w = _nearest_power_of_two(h), _nearest_power_of_two(w)
+        fix = str(fix_h) if fix_h == fix_w else f"{fix_h}x{fix_w}"
+        raise ConfigError(f"{name} makes images whose height and width are each a power of two from 8 up, got "
+                          f"{h}x{w}", f"pass --image-size {fix}")
+    return h, w
+
+
+def base_map(height: int, width: int) -> tuple[int, int]:
+    """The smallest map of an H×W image whose sides are powers of two: 4 on the shorter side and 4 × the aspect
+    ratio on the other (4×4 for a square), so both sides double the same number of times, log2(min(H, W)) − 2."""
+    side = min(height, width)
+    return 4 * height // side, 4 * width // side
 
 
 def generator_norm(spec: ModelSpec, default: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:

@@ -152,6 +152,7 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment:
         augmentation = create("augmentation", "augment", config.augment)
         _expect(augmentation, Augmentation, "augmentation", config.augment.name)
         augmentation.setup(data)
+    _check_rectangular(arch, config.arch.name, data, registry)
     arch.check(data)
     code_dim = 0
     for controller in controllers.values():  # codes are joined in this order (GanModels.sample_codes)
@@ -159,7 +160,7 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment:
         code_dim += controller.code_dim
     norms: list[nn.Module] = []  # the conditioning's normalisation layers the architecture made
     if cond.conditional_norm and not getattr(arch, "supports_conditional_norm", False):
-        able = _conditional_norm_archs(registry)
+        able = _archs_declaring("supports_conditional_norm", registry)
         raise ConfigError(
             f"conditioning {config.cond.name!r} replaces the generator's normalisation layers, "
             f"which architecture {config.arch.name!r} does not support",
@@ -192,15 +193,28 @@ def build_models(config: RunConfig, data: DataInfo, registry: Registry, augment:
     return GanModels(config, data, generator, critic, loss, cond, controllers, provenance, augmentation)
 
 
-def _conditional_norm_archs(registry: Registry) -> list[str]:
-    """The registered architectures whose class declares `supports_conditional_norm` (for a refusal's hint)."""
+def _check_rectangular(arch: Architecture, name: str, data: DataInfo, registry: Registry) -> None:
+    """ConfigError when the images are not square and the architecture does not declare `supports_rectangular`."""
+    if not data.is_image or len(data.shape) != 3 or data.shape[1] == data.shape[2]:
+        return
+    if getattr(arch, "supports_rectangular", False) is True:
+        return
+    h, w = data.shape[1:]
+    able = _archs_declaring("supports_rectangular", registry)
+    raise ConfigError(f"architecture {name!r} makes square images only, not {h}x{w}",
+                      f"pass one side, e.g. --image-size {max(h, w)}"
+                      + (f", or use --arch {' or '.join(able)}" if able else ""))
+
+
+def _archs_declaring(flag: str, registry: Registry) -> list[str]:
+    """The registered architectures whose class declares `flag` True (for a refusal's hint)."""
     names = []
     for name in registry.names("architecture"):
         try:
             factory = registry.get("architecture", name)[0].load()
         except Exception:  # a plugin that cannot load is not a suggestion
             continue
-        if getattr(factory, "supports_conditional_norm", False) is True:
+        if getattr(factory, flag, False) is True:
             names.append(name)
     return names
 

@@ -88,6 +88,7 @@ RULES: dict[str, str] = {
     "factory-type": "the factory builds an instance of the kind's base class from gantoolkit.components / data",
     "check-raises-configerror": "Architecture.check refuses data only with ConfigError",
     "supports-data": "the architecture accepts at least one of the shapes it is checked on",
+    "rectangular": "supports_rectangular is a bool; an architecture that declares it accepts 3x8x16 images",
     "build-returns": "Architecture.build returns (generator, discriminator), both torch.nn.Module",
     "discriminator-interface": "the discriminator has features(x), head(h) and a positive int feature_dim",
     "generator-shape": "the generator maps B x generator_input_dim to B x data shape",
@@ -187,6 +188,8 @@ PARTNER_OPTIONS: dict[str, dict[str, Any]] = {
     "dcgan": {"ngf": 8, "ndf": 8},
 }
 IMAGE_SHAPE = (3, 8, 8)
+#: images that are not square, also checked for an architecture that declares `supports_rectangular`
+WIDE_SHAPE = (3, 8, 16)
 VECTOR_SHAPE = (2,)
 CLASSES = 3
 LATENT = 8
@@ -607,19 +610,27 @@ def check_architecture(
     *,
     name: str | None = None,
     registry: Registry | None = None,
-    shapes: Sequence[Sequence[int]] = (IMAGE_SHAPE, VECTOR_SHAPE),
+    shapes: Sequence[Sequence[int]] | None = None,
     train: bool = True,
 ) -> None:
-    """Check an architecture on each shape it accepts (image C x H x W and/or vector D), then train it."""
+    """Check an architecture on each shape it accepts (image C x H x W and/or vector D), then train it. By default
+    the shapes are 3x8x8 images and 2-D vectors, and 3x8x16 images too when it declares `supports_rectangular`."""
     name, registry = _resolve("architecture", architecture, name, registry)
     chk = _Check("architecture", name)
     arch: Architecture = _create(chk, registry, "architecture", name, options)
+    rectangular = getattr(arch, "supports_rectangular", False)
+    chk.require(isinstance(rectangular, bool), "rectangular",
+                f"supports_rectangular must be True or False, got {rectangular!r}")
+    if shapes is None:
+        shapes = (IMAGE_SHAPE, VECTOR_SHAPE, *((WIDE_SHAPE,) if rectangular else ()))
     supported: list[DataInfo] = []
     for shape in shapes:
         info = tiny_info(shape)
         try:
             arch.check(info)
-        except ConfigError:
+        except ConfigError as e:
+            chk.require(not (rectangular and tuple(info.shape) == WIDE_SHAPE), "rectangular",
+                        f"it declares supports_rectangular, but check() refuses {info.source}: {e}")
             continue
         except Exception as e:
             chk.fail("check-raises-configerror",

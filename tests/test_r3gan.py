@@ -187,7 +187,8 @@ def one_line_error(result, *fragments: str) -> None:
 
 def test_sizes_and_options_it_cannot_build_are_refused_in_one_line(cli):
     one_line_error(cli("train", "--arch", "r3gan", "--image-size", "12", "--steps", "1", "--out", "r"),
-                   "r3gan makes square images whose side is a power of two from 8 up, got 12x12", "--image-size 16")
+                   "r3gan makes images whose height and width are each a power of two from 8 up, got 12x12",
+                   "--image-size 16")
     one_line_error(cli("train", "--arch", "r3gan", "--arch-opt", "widths=64,32", "--image-size", "16", "--steps", "1",
                        "--out", "r"), "widths has 2 values", "3 resolutions")
     one_line_error(cli("train", "--arch", "r3gan", "--arch-opt", "group_size=24", "--steps", "1", "--out", "r"),

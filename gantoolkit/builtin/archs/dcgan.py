@@ -1,5 +1,9 @@
 """DCGAN (Radford et al.), generalised to any power-of-two size; at 64×64 it is exactly pytorch/examples' model.
 
+Images that are not square (H×W, both powers of two) start from a rectangular map, 4 on the shorter side S and
+4·W/S or 4·H/S on the other (`gantoolkit.layers.base_map`), so both sides double the same number of times and the
+widths are those of S×S.
+
 Transposed convolutions with kernel 4 and stride 2 are what produce the course's checkerboard artefacts; the
 `upsample="resize"` option replaces them with nearest-neighbour upsampling followed by a 3×3 convolution.
 The generator takes a conditioning's normalisation layers (conditional BatchNorm, `--cond cbn`) in place of its
@@ -19,9 +23,15 @@ from gantoolkit.builtin.archs.init import dcgan_init
 from gantoolkit.components import Architecture, ModelSpec
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import ConfigError
-from gantoolkit.layers import LabelledSequential, generator_norm
+from gantoolkit.layers import LabelledSequential, base_map, generator_norm, image_sides
 
 Norm = Literal["auto", "batch", "layer", "none"]
+
+
+def _kernel(height: int, width: int) -> int | tuple[int, int]:
+    """The base map as a kernel size: an int when square (pytorch/examples' layers, exactly)."""
+    h, w = base_map(height, width)
+    return h if h == w else (h, w)
 
 
 def _up(cin: int, cout: int, mode: str) -> list[nn.Module]:
@@ -31,15 +41,16 @@ def _up(cin: int, cout: int, mode: str) -> list[nn.Module]:
 
 
 class DCGANGenerator(nn.Module):
-    """z (B×in_dim) -> 4×4 feature map -> doubling blocks -> C×S×S in [-1, 1]. `norm` makes the normalisation
-    layers (BatchNorm, or a conditioning's, which take the labels)."""
+    """z (B×in_dim) -> 4×4 feature map (see `base_map` for H×W) -> doubling blocks -> C×H×W in [-1, 1]. `norm` makes
+    the normalisation layers (BatchNorm, or a conditioning's, which take the labels)."""
 
-    def __init__(self, in_dim: int, channels: int, size: int, ngf: int, upsample: str,
+    def __init__(self, in_dim: int, channels: int, size: tuple[int, int], ngf: int, upsample: str,
                  norm: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
-        k = int(math.log2(size))
+        k = int(math.log2(min(size)))
         ch = ngf * 2 ** (k - 3)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, ch, 4, 1, 0, bias=False), norm(ch), nn.ReLU(True)]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, ch, _kernel(*size), 1, 0, bias=False), norm(ch),
+                                   nn.ReLU(True)]
         for _ in range(k - 3):
             layers += [*_up(ch, ch // 2, upsample), norm(ch // 2), nn.ReLU(True)]
             ch //= 2
@@ -59,11 +70,12 @@ def _norm(kind: str, ch: int) -> list[nn.Module]:
 
 
 class DCGANDiscriminator(nn.Module):
-    """C×S×S -> halving blocks -> features (the flattened 4×4 map) -> 4×4 convolution -> raw score."""
+    """C×H×W -> halving blocks -> features (the flattened 4×4 map, see `base_map` for H×W) -> a convolution of the
+    map's size -> raw score."""
 
-    def __init__(self, channels: int, size: int, ndf: int, norm: str) -> None:
+    def __init__(self, channels: int, size: tuple[int, int], ndf: int, norm: str) -> None:
         super().__init__()
-        k = int(math.log2(size))
+        k = int(math.log2(min(size)))
         bias = norm == "none"
         layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=bias), nn.LeakyReLU(0.2, inplace=True)]
         ch = ndf
@@ -71,22 +83,23 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=bias), *_norm(norm, ch * 2), nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
         self.main = nn.Sequential(*layers)
-        self.final = nn.Conv2d(ch, 1, 4, 1, 0, bias=False)
+        self.final = nn.Conv2d(ch, 1, _kernel(*size), 1, 0, bias=False)
         self.map_channels = ch
-        self.feature_dim = ch * 16
+        self.map_size = base_map(*size)
+        self.feature_dim = ch * self.map_size[0] * self.map_size[1]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten(1)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        return self.final(h.view(h.shape[0], self.map_channels, 4, 4)).view(-1)
+        return self.final(h.view(h.shape[0], self.map_channels, *self.map_size)).view(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
 
 class DCGAN(Architecture):
-    """DCGAN for square images whose side is a power of two, 8 or more.
+    """DCGAN for images whose height and width are powers of two, 8 or more (square or not).
 
     Options: ngf/ndf (base widths), critic_norm (auto: BatchNorm unless the loss forbids it, then LayerNorm),
     upsample (transpose: the paper's ConvTranspose2d; resize: nearest + conv, free of checkerboard artefacts).
@@ -94,6 +107,7 @@ class DCGAN(Architecture):
     """
 
     supports_conditional_norm = True
+    supports_rectangular = True
 
     def __init__(
         self,
@@ -107,17 +121,10 @@ class DCGAN(Architecture):
         self.ngf, self.ndf, self.critic_norm, self.upsample = ngf, ndf, critic_norm, upsample
 
     def check(self, data: DataInfo) -> None:
-        if not data.is_image:
-            raise ConfigError(f"dcgan models images, but {data.source!r} holds vectors", "use --arch mlp")
-        _, h, w = data.shape
-        if h != w or h < 8 or h & (h - 1):
-            raise ConfigError(
-                f"dcgan makes square images whose side is a power of two from 8 up, got {h}x{w}",
-                f"pass --image-size {max(8, 1 << max(3, (max(h, w) - 1).bit_length()))}",
-            )
+        image_sides("dcgan", data)
 
     def build(self, spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-        self.check(spec.data)
+        size = image_sides("dcgan", spec.data)
         norm = self.critic_norm
         if norm == "auto":
             norm = "batch" if spec.critic_batchnorm else "layer"
@@ -125,8 +132,7 @@ class DCGAN(Architecture):
             raise ConfigError(
                 "this loss forbids BatchNorm in the critic (its penalty is per sample)", "use critic_norm=layer"
             )
-        channels, size, _ = spec.data.shape
-        g = DCGANGenerator(spec.generator_input_dim, channels, size, self.ngf, self.upsample,
+        g = DCGANGenerator(spec.generator_input_dim, spec.data.shape[0], size, self.ngf, self.upsample,
                            generator_norm(spec, nn.BatchNorm2d))
         d = DCGANDiscriminator(spec.discriminator_input_shape[0], size, self.ndf, norm)
         g.apply(dcgan_init)

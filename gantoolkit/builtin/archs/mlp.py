@@ -66,6 +66,7 @@ class MLP(Architecture):
     Supports conditional normalisation in the generator."""
 
     supports_conditional_norm = True
+    supports_rectangular = True  # images are flattened: any height and width
 
     def __init__(self, hidden_dim: int = 128, g_depth: int = 4, d_depth: int = 3) -> None:
         if hidden_dim < 1 or g_depth < 1 or d_depth < 1:

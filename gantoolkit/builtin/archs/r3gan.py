@@ -1,5 +1,5 @@
 """R3GAN's simplified ResNet (Huang et al., NeurIPS 2024, "The GAN is dead; long live the GAN!"), as in
-brownvc/R3GAN's `R3GAN/Networks.py`, for any power-of-two image size from 8 up.
+brownvc/R3GAN's `R3GAN/Networks.py`, for images whose height and width are powers of two from 8 up.
 
 Both networks are stages of residual blocks, one stage per resolution from 4x4 up. A block is an inverted
 bottleneck: 1x1 convolution to `width * expansion` channels, leaky ReLU, grouped 3x3 convolution (`group_size`
@@ -8,7 +8,9 @@ channels per group), leaky ReLU, 1x1 convolution back, added to the input. There
 residual branches' gain scaled by L^(-1/4) (L blocks in the network), and the last convolution of every branch
 zero-initialised, so each block starts as the identity. Resampling is bilinear ([1, 3, 3, 1] filter). The generator
 starts from a learned 4x4 basis scaled per channel by a linear map of its input; the critic ends with a depthwise
-4x4 convolution (its features) and a linear score.
+4x4 convolution (its features) and a linear score. Images that are not square start (and the critic ends) at a
+rectangular map, 4 on the shorter side (`gantoolkit.layers.base_map`: 4x8 for 16x32 images); the widths are those
+of the shorter side's stages.
 
 Differences from the paper's code, for gantoolkit's contract: the generator ends with tanh (images in [-1, 1]), a
 conditioning enters through `generator_input_dim` and the critic's input channels or features (onehot, projection)
@@ -27,6 +29,7 @@ from torch import nn
 from gantoolkit.components import Architecture, ModelSpec
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import ConfigError
+from gantoolkit.layers import base_map, image_sides
 
 #: leaky ReLU's slope and the gain that keeps activations' variance through it (R3GAN's BiasedActivation.Gain)
 SLOPE = 0.2
@@ -129,11 +132,11 @@ class ResidualBlock(nn.Module):
 
 
 class GenerativeBasis(nn.Module):
-    """A learned C x 4 x 4 basis, each channel scaled by a linear map of the input vector."""
+    """A learned C x 4 x 4 basis (C x h x w: `base_map`), each channel scaled by a linear map of the input vector."""
 
-    def __init__(self, in_dim: int, channels: int) -> None:
+    def __init__(self, in_dim: int, channels: int, size: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
-        self.basis = nn.Parameter(torch.empty(channels, 4, 4).normal_(0.0, 1.0))
+        self.basis = nn.Parameter(torch.empty(channels, *size).normal_(0.0, 1.0))
         self.linear = nn.Linear(in_dim, channels, bias=False)
         _msr_init(self.linear)
 
@@ -169,14 +172,15 @@ class R3Generator(nn.Module):
     convolution where the width changes) -> 1x1 convolution to the image's channels -> tanh."""
 
     def __init__(self, in_dim: int, channels: int, widths: list[int], blocks: int, expansion: int,
-                 group_size: int) -> None:
+                 group_size: int, basis: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
         gain = ACTIVATION_GAIN * (blocks * len(widths)) ** (-1 / 4)  # R3GAN: L^(-1 / (2m - 2)) with m = 3 layers
 
         def stage_blocks(width: int) -> list[ResidualBlock]:
             return [ResidualBlock(width, expansion, group_size, gain) for _ in range(blocks)]
 
-        stages = [Stage(GenerativeBasis(in_dim, widths[0]), stage_blocks(widths[0]), transition_first=True)]
+        self.basis_size = basis
+        stages = [Stage(GenerativeBasis(in_dim, widths[0], basis), stage_blocks(widths[0]), transition_first=True)]
         for cin, cout in itertools.pairwise(widths):
             up = nn.Sequential(_change_width(cin, cout), Resample(up=True))
             stages.append(Stage(up, stage_blocks(cout), transition_first=True))
@@ -188,17 +192,20 @@ class R3Generator(nn.Module):
 
     def parameters_by_resolution(self) -> dict[str, int]:
         """Parameters of each resolution's stage (the output convolution counts at the image's)."""
-        out = {f"{4 << i}x{4 << i}": _count(stage) for i, stage in enumerate(self.stages)}
+        h, w = self.basis_size
+        out = {f"{h << i}x{w << i}": _count(stage) for i, stage in enumerate(self.stages)}
         out[next(reversed(out))] += _count(self.to_image)
         return out
 
 
 class DiscriminativeBasis(nn.Module):
-    """A depthwise 4x4 convolution of the 4x4 map: B x C features."""
+    """A depthwise 4x4 convolution of the 4x4 map (h x w: `base_map`): B x C features."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, size: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
-        self.conv = _conv(channels, channels, 4, groups=channels, padding=0)
+        self.conv = nn.Conv2d(channels, channels, size if size[0] != size[1] else size[0], groups=channels,
+                              bias=False)
+        _msr_init(self.conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x).flatten(1)
@@ -208,7 +215,8 @@ class R3Discriminator(nn.Module):
     """x -> 1x1 convolution -> stages of residual blocks, each followed by an antialiased 2x downsampling (and a
     1x1 convolution where the width changes) -> at 4x4 the depthwise basis: the features -> linear: the score."""
 
-    def __init__(self, in_channels: int, widths: list[int], blocks: int, expansion: int, group_size: int) -> None:
+    def __init__(self, in_channels: int, widths: list[int], blocks: int, expansion: int, group_size: int,
+                 basis: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
         gain = ACTIVATION_GAIN * (blocks * len(widths)) ** (-1 / 4)
         top_down = list(reversed(widths))  # the image's resolution first
@@ -221,12 +229,12 @@ class R3Discriminator(nn.Module):
         for cin, cout in itertools.pairwise(top_down):
             down = nn.Sequential(Resample(up=False), _change_width(cin, cout))
             stages.append(Stage(down, stage_blocks(cin), transition_first=False))
-        stages.append(Stage(DiscriminativeBasis(widths[0]), stage_blocks(widths[0]), transition_first=False))
+        stages.append(Stage(DiscriminativeBasis(widths[0], basis), stage_blocks(widths[0]), transition_first=False))
         self.stages = nn.Sequential(*stages)
         self.final = nn.Linear(widths[0], 1, bias=False)
         _msr_init(self.final)
         self.feature_dim = widths[0]
-        self.size = 4 << (len(widths) - 1)
+        self.size = (basis[0] << (len(widths) - 1), basis[1] << (len(widths) - 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.from_image(x))
@@ -243,18 +251,21 @@ class R3Discriminator(nn.Module):
         counts = [_count(stage) for stage in self.stages]
         counts[0] += _count(self.from_image)
         counts[-1] += _count(self.final)
-        sides = [self.size >> i for i in range(len(counts))]
-        return {f"{s}x{s}": n for s, n in reversed(list(zip(sides, counts, strict=True)))}
+        sides = [(self.size[0] >> i, self.size[1] >> i) for i in range(len(counts))]
+        return {f"{h}x{w}": n for (h, w), n in reversed(list(zip(sides, counts, strict=True)))}
 
 
 class R3GAN(Architecture):
-    """R3GAN's normalisation-free ResNet for square images whose side is a power of two, 8 or more.
+    """R3GAN's normalisation-free ResNet for images whose height and width are powers of two, 8 or more.
 
     Options: widths (one per resolution from 4x4 up to the image's; default min(256 / side, 64), at least 16: 64 at
     4x4, 32 at 8x8, 16 above), width_mult (scales every width), blocks (residual blocks per stage),
     expansion (the inverted bottleneck's width ratio) and group_size (channels per group of the grouped 3x3
-    convolution; R3GAN uses 16, so cardinality = width * expansion / group_size).
+    convolution; R3GAN uses 16, so cardinality = width * expansion / group_size). For images that are not square
+    the resolutions are those of the shorter side.
     """
+
+    supports_rectangular = True
 
     def __init__(
         self,
@@ -275,14 +286,16 @@ class R3GAN(Architecture):
         self.widths = tuple(widths) if widths is not None else None
         self.width_mult, self.blocks, self.expansion, self.group_size = width_mult, blocks, expansion, group_size
 
-    def stage_widths(self, size: int) -> list[int]:
-        """The width of each stage, from 4x4 up to `size` x `size` (checked: ConfigError with a fix)."""
+    def stage_widths(self, size: int, shown: str | None = None) -> list[int]:
+        """The width of each stage, from 4x4 up to `size` x `size`, the images' shorter side (`shown`: how the
+        images' size is named in errors; checked: ConfigError with a fix)."""
+        shown = shown or f"{size}x{size}"
         resolutions = [4 << i for i in range(int(math.log2(size)) - 1)]
         if self.widths is None:
             base = [max(WIDTH_MIN, min(WIDTH_MAX, WIDTH_BASE // r)) for r in resolutions]
         elif len(self.widths) != len(resolutions):
             raise ConfigError(
-                f"r3gan widths has {len(self.widths)} values, but {size}x{size} images have {len(resolutions)} "
+                f"r3gan widths has {len(self.widths)} values, but {shown} images have {len(resolutions)} "
                 f"resolutions ({', '.join(f'{r}x{r}' for r in resolutions)})",
                 f"give {len(resolutions)} widths, 4x4 first, or leave widths out")
         else:
@@ -298,20 +311,15 @@ class R3GAN(Architecture):
         return widths
 
     def check(self, data: DataInfo) -> None:
-        if not data.is_image:
-            raise ConfigError(f"r3gan models images, but {data.source!r} holds vectors", "use --arch mlp")
-        _, h, w = data.shape
-        if h != w or h < 8 or h & (h - 1):
-            raise ConfigError(
-                f"r3gan makes square images whose side is a power of two from 8 up, got {h}x{w}",
-                f"pass --image-size {max(8, 1 << max(3, (max(h, w) - 1).bit_length()))}",
-            )
-        self.stage_widths(h)
+        h, w = image_sides("r3gan", data)
+        self.stage_widths(min(h, w), f"{h}x{w}")
 
     def build(self, spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-        self.check(spec.data)
-        channels, size, _ = spec.data.shape
-        widths = self.stage_widths(size)
-        g = R3Generator(spec.generator_input_dim, channels, widths, self.blocks, self.expansion, self.group_size)
-        d = R3Discriminator(spec.discriminator_input_shape[0], widths, self.blocks, self.expansion, self.group_size)
+        h, w = image_sides("r3gan", spec.data)
+        widths = self.stage_widths(min(h, w), f"{h}x{w}")
+        basis = base_map(h, w)
+        g = R3Generator(spec.generator_input_dim, spec.data.shape[0], widths, self.blocks, self.expansion,
+                        self.group_size, basis)
+        d = R3Discriminator(spec.discriminator_input_shape[0], widths, self.blocks, self.expansion, self.group_size,
+                            basis)
         return g, d

@@ -65,6 +65,7 @@ class Pac(Architecture):
             raise ConfigError(f"architecture {base!r} is not a gantoolkit Architecture")
         self.pack = pack
         self.supports_conditional_norm = self.base.supports_conditional_norm  # the generator is the base's
+        self.supports_rectangular = getattr(self.base, "supports_rectangular", False)  # and so are the sizes
 
     def check(self, data: DataInfo) -> None:
         self.base.check(data)

@@ -1,8 +1,10 @@
 """SNGAN's ResNet generator and spectrally normalised ResNet discriminator (Miyato et al. 2018, appendix B.4).
 
-At 32x32 with ngf=256, ndf=128 this is the paper's CIFAR-10 model; any square power-of-two size from 8 up works:
-the generator starts at 4x4 and doubles per block, the critic halves down to 8x8 (4x4 for 8x8 images) and then
-keeps `d_extra_blocks` residual blocks at that size. Labels enter the way the conditioning says: extra generator
+At 32x32 with ngf=256, ndf=128 this is the paper's CIFAR-10 model; any size whose height and width are powers of
+two from 8 up works: the generator starts at 4x4 and doubles per block, the critic halves down to 8x8 (4x4 for 8x8
+images) and then keeps `d_extra_blocks` residual blocks at that size. Images that are not square start at a
+rectangular map, 4 on the shorter side (`gantoolkit.layers.base_map`: 8x4 for 32x16), and the critic halves until
+its shorter side is 8 (4 for a shorter side of 8). Labels enter the way the conditioning says: extra generator
 input (one-hot, projection) and extra critic input channels (onehot); the critic's penultimate features are its
 ReLU'd, globally *sum*-pooled last map, as the projection discriminator expects.
 """
@@ -19,6 +21,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from gantoolkit.components import Architecture, ModelSpec
 from gantoolkit.data import DataInfo
 from gantoolkit.errors import ConfigError
+from gantoolkit.layers import base_map, image_sides
 
 
 def _init(module: nn.Module, gain: float) -> nn.Module:
@@ -46,18 +49,20 @@ class GBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-    """v (B x in_dim) -> linear to ngf x 4 x 4 -> log2(size) - 2 upsampling blocks -> BN-ReLU-conv3x3-tanh."""
+    """v (B x in_dim) -> linear to ngf x 4 x 4 (h x w: `base_map`) -> log2(shorter side) - 2 upsampling blocks ->
+    BN-ReLU-conv3x3-tanh."""
 
-    def __init__(self, in_dim: int, channels: int, size: int, ngf: int) -> None:
+    def __init__(self, in_dim: int, channels: int, size: tuple[int, int], ngf: int) -> None:
         super().__init__()
         self.ngf = ngf
-        self.linear = _init(nn.Linear(in_dim, ngf * 16), 1.0)
-        self.blocks = nn.Sequential(*(GBlock(ngf, ngf) for _ in range(int(math.log2(size)) - 2)))
+        self.map_size = base_map(*size)
+        self.linear = _init(nn.Linear(in_dim, ngf * self.map_size[0] * self.map_size[1]), 1.0)
+        self.blocks = nn.Sequential(*(GBlock(ngf, ngf) for _ in range(int(math.log2(min(size))) - 2)))
         self.bn = nn.BatchNorm2d(ngf)
         self.out = _init(nn.Conv2d(ngf, channels, 3, 1, 1), 1.0)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(self.linear(v).view(v.shape[0], self.ngf, 4, 4))
+        h = self.blocks(self.linear(v).view(v.shape[0], self.ngf, *self.map_size))
         return torch.tanh(self.out(F.relu(self.bn(h))))
 
 
@@ -91,10 +96,10 @@ class DBlock(nn.Module):
 class ResNetDiscriminator(nn.Module):
     """x -> residual blocks -> ReLU -> sum over H, W (`features`, B x ndf) -> spectrally normalised linear (`head`)."""
 
-    def __init__(self, channels: int, size: int, ndf: int, extra_blocks: int, sn: bool) -> None:
+    def __init__(self, channels: int, size: tuple[int, int], ndf: int, extra_blocks: int, sn: bool) -> None:
         super().__init__()
         blocks = [DBlock(channels, ndf, downsample=True, first=True, sn=sn)]
-        res = size // 2
+        res = min(size) // 2
         while res > 8:
             blocks.append(DBlock(ndf, ndf, downsample=True, first=False, sn=sn))
             res //= 2
@@ -115,13 +120,15 @@ class ResNetDiscriminator(nn.Module):
 
 
 class ResNetSN(Architecture):
-    """SNGAN's ResNet pair for square images whose side is a power of two, 8 or more.
+    """SNGAN's ResNet pair for images whose height and width are powers of two, 8 or more.
 
     Options: ngf / ndf (widths of the generator's and the critic's blocks: 32 keeps a CPU run on digits to minutes;
     the paper uses 256 / 128 at 32x32),
     d_extra_blocks (critic blocks kept at the final resolution; 2 in the paper), spectral_norm (off only for
     ablations). The critic never uses BatchNorm, so every loss (gradient penalties included) may be used.
     """
+
+    supports_rectangular = True
 
     def __init__(self, ngf: int = 32, ndf: int = 32, d_extra_blocks: int = 2, spectral_norm: bool = True) -> None:
         if ngf < 1 or ndf < 1 or d_extra_blocks < 0:
@@ -133,18 +140,10 @@ class ResNetSN(Architecture):
         self.ngf, self.ndf, self.extra, self.sn = ngf, ndf, d_extra_blocks, spectral_norm
 
     def check(self, data: DataInfo) -> None:
-        if not data.is_image:
-            raise ConfigError(f"resnet-sn models images, but {data.source!r} holds vectors", "use --arch mlp")
-        _, h, w = data.shape
-        if h != w or h < 8 or h & (h - 1):
-            raise ConfigError(
-                f"resnet-sn makes square images whose side is a power of two from 8 up, got {h}x{w}",
-                f"pass --image-size {max(8, 1 << max(3, (max(h, w) - 1).bit_length()))}",
-            )
+        image_sides("resnet-sn", data)
 
     def build(self, spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-        self.check(spec.data)
-        channels, size, _ = spec.data.shape
-        g = ResNetGenerator(spec.generator_input_dim, channels, size, self.ngf)
+        size = image_sides("resnet-sn", spec.data)
+        g = ResNetGenerator(spec.generator_input_dim, spec.data.shape[0], size, self.ngf)
         d = ResNetDiscriminator(spec.discriminator_input_shape[0], size, self.ndf, self.extra, self.sn)
         return g, d

@@ -125,3 +125,15 @@ def test_refuses_what_it_cannot_model(registry):
         arch.check(DataInfo("x", "vector", (2,)))
     with pytest.raises(ConfigError, match="ndf"):
         registry.create("architecture", "resnet-sn", {"ndf": 0})
+
+
+def test_builds_images_that_are_not_square(registry):
+    """--image-size HxW: a rectangular first map (4 on the shorter side), the same number of blocks per side."""
+    from gantoolkit.components import ModelSpec
+
+    check_architecture("resnet-sn", TINY, registry=registry, shapes=[(3, 8, 16), (1, 32, 16)], train=False)
+    arch = registry.create("architecture", "resnet-sn", TINY)
+    info = DataInfo("x", "image", (3, 32, 16))
+    g, d = arch.build(ModelSpec(data=info, latent_dim=8, generator_input_dim=8, discriminator_input_shape=(3, 32, 16)))
+    assert len(g.blocks) == 2 and g.map_size == (8, 4)  # 8x4 -> 16x8 -> 32x16
+    assert tuple(g(torch.randn(2, 8)).shape) == (2, 3, 32, 16) and tuple(d(torch.randn(2, 3, 32, 16)).shape) == (2,)
