@@ -256,7 +256,7 @@ def _first_conv(module: nn.Module) -> nn.Conv2d | None:
 
 
 def _stem_plan(net: nn.Module, side: int) -> tuple[bool, bool, int | None]:
-    """(first conv stride 1, drop max-pool, resize inputs to) for an image side."""
+    """(first conv stride 1, drop max-pool, resize inputs to) for an image side (the shorter one)."""
     resnet_like = isinstance(getattr(net, "maxpool", None), nn.Module) and hasattr(net, "conv1")
     if resnet_like:
         return side <= 16, side <= 64, None
@@ -289,8 +289,8 @@ def build_network(info: ClassifierInfo, pretrained_file: str | Path | None = Non
 
 
 def _check_runs(net: nn.Module, info: ClassifierInfo) -> None:
-    side = info.resize_to or info.input_shape[1]
-    probe = torch.zeros(2, info.input_shape[0], side, side)
+    size = (info.resize_to,) * 2 if info.resize_to else tuple(info.input_shape[1:])
+    probe = torch.zeros(2, info.input_shape[0], *size)
     try:
         with torch.no_grad():
             net.eval()(probe)
@@ -382,7 +382,7 @@ def train_classifier(
         raise ConfigError(f"--backbone-opt: {e}") from None
     target = resolve_device(device)
     torch.manual_seed(seed)
-    channels, side, _ = info_data.shape
+    channels, side = info_data.shape[0], min(info_data.shape[1:])  # the stem is planned for the shorter side
     mean, std = _normalisation(backbone, channels, pretrained_file is not None)
     info = ClassifierInfo(
         backbone=backbone, num_classes=info_data.num_classes,
