@@ -113,9 +113,9 @@ class CachedImages:
         """[name, size, mtime_ns] of every source file when the entry was made."""
         return list(json.loads((self.directory / FILES).read_text()))
 
-    def _file(self) -> IO[bytes]:
-        """images.u8, opened once per process (a forked worker shares the handle, so removing the entry while a run
-        reads it changes nothing for that run)."""
+    def open(self) -> IO[bytes]:
+        """images.u8, opened once (forked workers share the handle, so removing the entry while a run reads it
+        changes nothing for that run; a spawned worker opens it again)."""
         if self._handle is None:
             self._handle = open(self.images_path, "rb")  # noqa: SIM115 - kept open for the entry's lifetime
         return self._handle
@@ -123,7 +123,7 @@ class CachedImages:
     def read(self, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         """The images at `indices`, in that order, copied out of a mapping made for this read only (the pages read
         do not stay in this process's resident memory)."""
-        rows = np.memmap(self._file(), dtype=np.uint8, mode="r", shape=(self.count, *self.shape))
+        rows = np.memmap(self.open(), dtype=np.uint8, mode="r", shape=(self.count, *self.shape))
         taken = np.take(rows, np.asarray(indices, dtype=np.int64), axis=0, out=out)
         del rows  # unmapped here
         return np.asarray(taken)
