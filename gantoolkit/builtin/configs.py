@@ -45,6 +45,13 @@ PRESETS: dict[str, tuple[str, dict]] = {
         "conditional DCGAN critic with gradient penalty on the embedded digits (the same as `default`)",
         {"data": "digits", "arch": "dcgan", "loss": "wgan-gp", "cond": "onehot"},
     ),
+    "digits-modern": (
+        "the modern recipe on the embedded digits: R3GAN's relativistic pairing loss with R1 and R2 penalties (0.1, "
+        "every 4th critic step), an AC-GAN auxiliary classifier for the labels, EMA 0.99, rates decayed over the "
+        "second half of 2,000 steps (benchmarks/digits.py --recipes)",
+        {"data": "digits", "arch": "dcgan", "loss": {"name": "rpgan", "r1": 0.1, "r2": 0.1, "lazy_every": 4},
+         "cond": "acgan", "ema": 0.99, "lr_decay": 0.5, "steps": 2000},
+    ),
     "quickdraw-doodles": (
         "conditional DCGAN on five Quick, Draw! categories (apple, cat, fish, house, tree; the first 5,000 drawings "
         "of each) read from data/quickdraw/, at 32x32: BCE with an R1 penalty, one-hot labels, the digits' BCE "
