@@ -217,8 +217,8 @@ def recipe_curve(name: str, layer: dict[str, Any], seed: int, every: int, n: int
     from gantoolkit.training import trainer as trainer_module
     from gantoolkit.training.run import train
 
-    bench = {"seed": seed, "device": "cpu", "sample_every": 10**9, "log_every": 10**9, "checkpoint_every": every,
-             "keep_checkpoints": 10**6}
+    bench = {"seed": seed, "device": "cpu", "threads": 1, "sample_every": 10**9, "log_every": 10**9,
+             "checkpoint_every": every, "keep_checkpoints": 10**6}  # one thread: CPU seconds comparable side by side
     config, _ = compose([(layer, name), (bench, "benchmark")])
     clock: dict[int, float] = {}
     save = trainer_module.Trainer.save_checkpoint
