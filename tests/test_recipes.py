@@ -48,3 +48,18 @@ def test_pac_critic_scores_packs_and_refuses_ragged_batches():
         d(torch.randn(4, 2))
     with pytest.raises(ConfigError, match="pack must be at least 1"):
         Pac(pack=0)
+
+
+
+def test_the_digits_modern_preset_trains_the_recipe_it_names(cli):
+    from gantoolkit.files.checkpoint import load_checkpoint
+
+    result = cli("train", "--config", "digits-modern", "--steps", "3", "--arch-opt", "ngf=8", "--arch-opt", "ndf=8",
+                 "--out", "modern")
+    assert result.exit_code == 0, result.output
+    info = json.loads(cli("info", "modern", "--json").output)
+    assert info["loss"] == {"name": "rpgan", "options": {"lazy_every": 4, "r1": 0.1, "r2": 0.1}}
+    assert info["cond"]["name"] == "acgan" and info["data"]["source"] == "digits"
+    assert info["data"]["shape"] == [1, 16, 16]  # the digits' recommended size
+    config = load_checkpoint(next(Path("modern/checkpoints").glob("*.safetensors"))).config
+    assert (config.ema, config.lr_decay, config.steps) == (0.99, 0.5, 3)
