@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from gantoolkit.options import coerce
 COMPONENT_FIELDS = ("arch", "loss", "cond", "data", "augment")
 #: largest training seed (the data order is seeded with seed * 1_000_003 + epoch, which must fit in 64 bits)
 MAX_SEED = 2**32 - 1
-#: largest --image-size (a whole dataset is held in memory at this size)
+#: largest side of --image-size (a whole dataset is held in memory at this size)
 MAX_IMAGE_SIZE = 4096
 #: largest --latent-dim (StyleGAN's is 512)
 MAX_LATENT_DIM = 65_536
@@ -34,9 +35,11 @@ MAX_ITERATIONS = 10**6
 #: most samples of one --track measurement (twice FID's 50,000; they are drawn at once)
 MAX_TRACK_N = 100_000
 #: settings that name a path or say what the program does beyond training the run (where data lives, whether to
-#: download it, the device, compiling, CPU threads, loggers): they come from the command line or the defaults, never
-#: from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
-FROM_COMMAND_LINE = ("data_root", "download", "device", "compile", "threads", "loggers")
+#: download it, the device, compiling, CPU threads, data loader workers, loggers): they come from the command line or
+#: the defaults, never from a file a command reads (a checkpoint's saved configuration is not obeyed on them)
+FROM_COMMAND_LINE = ("data_root", "download", "device", "compile", "threads", "workers", "loggers")
+#: most --workers (DataLoader processes reading a streamed dataset)
+MAX_WORKERS = 64
 
 
 @dataclass
@@ -62,7 +65,8 @@ class RunConfig:
     #: what the critic's inputs go through while training (`--augment`; "none": nothing)
     augment: Choice = field(default_factory=lambda: Choice("none"))
     latent_dim: int = 100
-    image_size: int | None = None
+    #: images' side (square) or (height, width); see `parse_image_size`
+    image_size: int | tuple[int, int] | None = None
     batch_size: int = 64
     steps: int = 1000
     n_critic: int | None = None
@@ -76,6 +80,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    #: DataLoader worker processes of a streamed dataset (None: gantoolkit.data.streaming.default_workers)
+    workers: int | None = None
     amp: bool | None = None
     compile: bool = False
     sample_every: int = 500
@@ -144,10 +150,14 @@ class RunConfig:
                 get_registry().get("logger", name)  # an unknown name: the closest ones
         if self.keep_checkpoints < 1:
             raise ConfigError(f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}")
-        if self.image_size is not None and not 1 <= self.image_size <= MAX_IMAGE_SIZE:
-            raise ConfigError(f"--image-size must be between 1 and {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
+        if self.image_size is not None and not all(1 <= s <= MAX_IMAGE_SIZE for s in height_width(self.image_size)):
+            raise ConfigError(f"--image-size must be between 1 and {MAX_IMAGE_SIZE} pixels, got "
+                              f"{format_image_size(self.image_size)}", "e.g. --image-size 64 or --image-size 64x32")
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise ConfigError(f"--threads must be between 1 and 1024, got {self.threads}")
+        if self.workers is not None and not 0 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"--workers must be between 0 and {MAX_WORKERS}, got {self.workers}",
+                              "use --workers 0 to read the data in the training process, or leave it out")
         if self.n_critic is not None and self.n_critic < 1:
             raise ConfigError(f"--n-critic must be at least 1, got {self.n_critic}")
         for name in ("lr", "lr_g", "lr_d"):
@@ -168,6 +178,39 @@ class RunConfig:
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?$")
+
+
+def parse_image_size(value: Any, where: str = "--image-size") -> int | tuple[int, int] | None:
+    """`64` or "64" -> 64 (square); "64x32" or [64, 32] -> (64, 32): height first, as torchvision's
+    `Resize((h, w))` and C×H×W tensors (PIL's `Image.resize` takes (width, height)). A square HxW is its side."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(type(v) is int for v in value):
+        height, width = value
+    elif type(value) is int:
+        height = width = value
+    else:
+        match = _SIZE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise ConfigError(f"{where} expects a side or HEIGHTxWIDTH in pixels, got {value!r}",
+                              "e.g. --image-size 64, or --image-size 64x32 for 64 high and 32 wide")
+        height = int(match.group(1))
+        width = int(match.group(2)) if match.group(2) is not None else height
+    return height if height == width else (height, width)
+
+
+def height_width(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of an image size."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def format_image_size(size: int | tuple[int, int]) -> str:
+    """"64" for a square size, "64x32" (height x width) otherwise."""
+    height, width = height_width(size)
+    return str(height) if height == width else f"{height}x{width}"
 
 
 FIELD_TYPES: dict[str, Any] = typing.get_type_hints(RunConfig)
@@ -215,6 +258,9 @@ def apply_layer(base: RunConfig, layer: dict[str, Any], source: str) -> RunConfi
         elif key == "controllers":
             items = value if isinstance(value, list) else [value]
             config.controllers = [parse_choice(v, "controller") for v in items]
+        elif key == "image_size":
+            where = "--image-size" if source == "command line" else f"{source}: image-size"
+            config.image_size = parse_image_size(value, where)
         else:
             setattr(config, key, coerce(value, FIELD_TYPES[key], f"{source}: {_flag(key)}"))
     return config

@@ -219,7 +219,7 @@ def load_matching_data(model: Any, data: str | None, data_root: str | None = Non
     trained = model.data
     layer: dict[str, Any] = {"data": data or model.models.config.data.to_json()}
     if trained.is_image:
-        layer["image_size"] = trained.shape[-1]
+        layer["image_size"] = list(trained.shape[1:])  # height and width (one side when square)
     if data_root is not None:
         layer["data_root"] = data_root
     config = apply_layer(model.models.config, layer, "--data")

@@ -66,10 +66,11 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Optional[str], typer.Option("--config", "-c", help="Named preset (gantool list configs) or a TOML file.", autocompletion=complete("config"), rich_help_panel=COMPONENTS)] = None,
         data: Annotated[Optional[str], typer.Option(help="Dataset: digits (default), folder:PATH, mnist, toy:ring, ...; with --resume, where the run's folder is now (folder:PATH).", autocompletion=complete("dataset"), rich_help_panel=DATA)] = None,
         data_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Dataset option (repeatable).", rich_help_panel=DATA)] = None,
-        image_size: Annotated[Optional[int], typer.Option(help="Resize images to this side (default: the dataset's).", rich_help_panel=DATA)] = None,
+        image_size: Annotated[Optional[str], typer.Option(metavar="SIDE|HxW", help="Resize images to this side, or to H high and W wide, e.g. 64x32 (default: the dataset's).", rich_help_panel=DATA)] = None,
         data_root: Annotated[Optional[str], typer.Option(help="Where downloadable datasets live (default ./data).", rich_help_panel=DATA)] = None,
         download: Annotated[Optional[bool], typer.Option("--download/--no-download", help="Allow downloading datasets (off by default).", rich_help_panel=DATA)] = None,
         on_bad_image: Annotated[Optional[str], typer.Option(help="Unreadable image in a folder: error (default) or skip.", rich_help_panel=DATA)] = None,
+        workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes reading a streamed dataset (default min(4, CPUs); 0: read in the training process).", rich_help_panel=DATA)] = None,
         steps: Annotated[Optional[int], typer.Option(help="Generator steps in total (default 1000).", rich_help_panel=SCHEDULE)] = None,
         batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default 64).", rich_help_panel=SCHEDULE)] = None,
         n_critic: Annotated[Optional[int], typer.Option(help="Critic steps per generator step (default: the loss's).", rich_help_panel=SCHEDULE)] = None,
@@ -115,6 +116,7 @@ def register(app: typer.Typer) -> None:
             "betas": betas, "ema": ema, "lr_decay": lr_decay, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
             "log_every": log_every, "keep_checkpoints": keep_checkpoints, "track": track, "track_every": track_every,
             "track_n": track_n, "compile": compile, "loggers": logger,
+            "workers": workers,
         }
         given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
         if controller:

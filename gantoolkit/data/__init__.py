@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gantoolkit.components import DataSource  # noqa: F401 - the contract, re-exported from its old path
-from gantoolkit.training.distributed import SINGLE, Processes, shard
 from gantoolkit.errors import DataError
+from gantoolkit.training.distributed import SINGLE, Processes, shard
+
+if TYPE_CHECKING:
+    from gantoolkit.data.streaming import StreamBatches, Streamed
 
 IMAGE = "image"
 VECTOR = "vector"
@@ -80,20 +83,34 @@ class DataRequest:
     """What the user asked for, passed to every data source's `load`."""
 
     argument: str | None = None
+    #: the side of the square images asked for (`--image-size 64`); None when none or a rectangle was asked for
     image_size: int | None = None
     data_root: Path = Path("data")
     download: bool = False
     on_bad_image: str = "error"
     seed: int = 0
+    #: (height, width) asked for (`--image-size 64x32`, or the square one); a source that can resize reads this
+    image_shape: tuple[int, int] | None = None
+
+    def image_hw(self) -> tuple[int, int] | None:
+        """(height, width) asked for: `image_shape`, else the square `image_size`, else None."""
+        if self.image_shape is not None:
+            return self.image_shape
+        return None if self.image_size is None else (self.image_size, self.image_size)
 
 
 @dataclass
 class Dataset:
-    """A whole dataset in memory: uint8 N×C×H×W images or float32 N×D vectors, with optional int64 labels."""
+    """A whole dataset: uint8 N×C×H×W images or float32 N×D vectors, with optional int64 labels.
+
+    `data` is in memory, unless `stream` says the images stay on disk (too large for memory, or asked for): `data`
+    is then memory-mapped and training reads its batches with DataLoader workers (gantoolkit.data.streaming).
+    """
 
     info: DataInfo
     data: torch.Tensor
     labels: torch.Tensor | None = None
+    stream: Streamed | None = None
 
     def __post_init__(self) -> None:
         if len(self.data) == 0:
@@ -128,6 +145,32 @@ def fits_on_device(data: torch.Tensor, device: torch.device) -> bool:
     return data.numel() * data.element_size() <= DEVICE_SHARE * torch.cuda.get_device_properties(device).total_memory
 
 
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The order of the n examples in epoch `epoch`: a permutation that depends only on (seed, epoch)."""
+    rng = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=rng)
+
+
+def usable_batch_size(n: int, batch_size: int, processes: Processes) -> int:
+    """The global batch drawn from n examples: `batch_size`, or all of them (split evenly) when that is more."""
+    if batch_size > n:
+        batch_size = n - n % processes.world_size
+    if batch_size < processes.world_size:
+        raise DataError(f"{n} examples cannot be shared among {processes.world_size} processes")
+    return batch_size
+
+
+def batches_for(dataset: Dataset, batch_size: int, device: torch.device, seed: int, processes: Processes = SINGLE,
+                channels_last: bool = False, workers: int | None = None) -> DeviceBatches | StreamBatches:
+    """The batches of a training run: DeviceBatches for data in memory, StreamBatches (read by `workers` DataLoader
+    processes) for data whose images stay on disk. Both draw the same batches in the same order."""
+    if dataset.stream is None:
+        return DeviceBatches(dataset, batch_size, device, seed, processes, channels_last)
+    from gantoolkit.data.streaming import StreamBatches
+
+    return StreamBatches(dataset, batch_size, device, seed, processes, channels_last, workers)
+
+
 class DeviceBatches:
     """Draws shuffled batches from a dataset kept on the device, with a resumable position.
 
@@ -138,12 +181,9 @@ class DeviceBatches:
 
     def __init__(self, dataset: Dataset, batch_size: int, device: torch.device, seed: int,
                  processes: Processes = SINGLE, channels_last: bool = False) -> None:
-        if batch_size > len(dataset):
-            batch_size = len(dataset) - len(dataset) % processes.world_size
-        if batch_size < processes.world_size:
-            raise DataError(f"{len(dataset)} examples cannot be shared among {processes.world_size} processes")
+        batch_size = usable_batch_size(len(dataset), batch_size, processes)
         self.info = dataset.info
-        self.batch_size = batch_size  # the global batch: each process takes its shard (see gantoolkit.training.distributed)
+        self.batch_size = batch_size  # the global batch: each process takes its shard (training.distributed)
         self.processes = processes
         self.memory_format = torch.channels_last if channels_last and dataset.data.dim() == 4 else None
         self.device = device
@@ -160,8 +200,7 @@ class DeviceBatches:
         return max(1, len(self.data) // self.batch_size)
 
     def _permutation(self, epoch: int) -> torch.Tensor:
-        rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.data), generator=rng).to(self.storage)
+        return epoch_order(self.seed, epoch, len(self.data)).to(self.storage)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self.data):
@@ -178,6 +217,9 @@ class DeviceBatches:
         if self.memory_format is not None:
             x = x.contiguous(memory_format=self.memory_format)
         return x, y
+
+    def close(self) -> None:
+        """Nothing to release (StreamBatches stops its workers here)."""
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}

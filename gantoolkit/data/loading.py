@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gantoolkit.config import Choice, RunConfig
+from gantoolkit.config import Choice, RunConfig, format_image_size, height_width
 from gantoolkit.data import DataRequest, Dataset, DataSource
 from gantoolkit.errors import ConfigError, DataError
 from gantoolkit.registry import Registry
@@ -22,9 +22,11 @@ def load_dataset(config: RunConfig, registry: Registry) -> Dataset:
         raise DataError(
             f"dataset {config.data.name!r} is not a gantoolkit DataSource", "its plugin breaks the contract"
         )
+    shape = height_width(config.image_size) if config.image_size is not None else None
     request = DataRequest(
         argument=argument,
-        image_size=config.image_size,
+        image_size=config.image_size if isinstance(config.image_size, int) else None,
+        image_shape=shape,
         data_root=Path(config.data_root).expanduser(),
         download=config.download,
         on_bad_image=config.on_bad_image,
@@ -34,12 +36,19 @@ def load_dataset(config: RunConfig, registry: Registry) -> Dataset:
     if not isinstance(dataset, Dataset):
         raise DataError(f"dataset {config.data.name!r} returned {type(dataset).__name__}, not a gantoolkit Dataset")
     info = dataset.info
-    if config.image_size is not None and not info.is_image:
-        raise DataError(f"--image-size {config.image_size} applies to images, but {info.source!r} holds "
+    if shape is None:
+        return dataset
+    asked = format_image_size(shape)
+    if not info.is_image:
+        raise DataError(f"--image-size {asked} applies to images, but {info.source!r} holds "
                         f"{'x'.join(map(str, info.shape))} vectors", "drop --image-size")
-    if config.image_size is not None and tuple(info.shape[1:]) != (config.image_size, config.image_size):
-        raise DataError(f"dataset {config.data.name!r} made {'x'.join(map(str, info.shape[1:]))} images, not the "
-                        f"--image-size {config.image_size} asked for", "its plugin ignores --image-size")
+    made = tuple(info.shape[1:])
+    if made != shape:
+        square_only = shape[0] != shape[1] and len(made) == 2 and made[0] == made[1]
+        raise DataError(f"dataset {config.data.name!r} made {'x'.join(map(str, made))} images, not the "
+                        f"--image-size {asked} asked for",
+                        f"it makes square images only: pass one side, e.g. --image-size {max(shape)}" if square_only
+                        else "its plugin ignores --image-size")
     return dataset
 
 

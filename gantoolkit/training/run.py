@@ -16,6 +16,7 @@ from rich.console import Console
 from gantoolkit.config import RunConfig, apply_layer
 from gantoolkit.data import DataInfo
 from gantoolkit.data.loading import load_dataset, refuse_saved_path, saved_data_path
+from gantoolkit.data.streaming import StreamBatches
 from gantoolkit.device import resolve_device, set_threads
 from gantoolkit.errors import CheckpointError, ConfigError, DataError, GanToolkitError, RunDirectoryError
 from gantoolkit.files import runs
@@ -31,7 +32,8 @@ from gantoolkit.training.trainer import Trainer, describe
 #: settings that may change when a run is resumed (everything else is fixed by the checkpoint; `data` only says where
 #: the run's own data is now, see `_resumed_data`)
 RESUMABLE = {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-             "data_root", "download", "on_nan", "compile", "lr", "lr_g", "lr_d", "loggers", "data"}
+             "data_root", "download", "on_nan", "compile", "lr", "lr_g", "lr_d", "loggers", "data",
+             "workers"}
 #: the learning-rate flags: on resume they replace the rates the checkpoint's optimizers had (saved from then on)
 RATES = ("lr", "lr_g", "lr_d")
 
@@ -100,7 +102,7 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
     loggers = _loggers(processes, config)
     processes.run_on_main(lambda: runs.make_run_dir(run_dir))
-    return _fit(trainer, console, loggers, 0, [*(notes or []), *_batch_note(trainer)])
+    return _fit(trainer, console, loggers, 0, [*(notes or []), *_batch_note(trainer), *_stream_note(trainer)])
 
 
 def _setup(config: RunConfig, console: Console) -> tuple[distributed.Processes, torch.device, Console]:
@@ -128,7 +130,7 @@ def _fit(trainer: Trainer, console: Console, loggers: Loggers, start: int, notes
             prepare()
         _announce(console, run_dir, trainer, start, total, notes, loggers)
         started = time.perf_counter()
-        with processes.errors_from_main():
+        with processes.errors_from_main(), contextlib.closing(trainer.batches):  # stops data workers
             monitor = distributed.monitor_for(processes, run_dir / runs.METRICS, total, start, console)
             last = trainer.fit(total, _attach(monitor, loggers, run_dir, trainer, start))
     _finish(console, run_dir, trainer, last, time.perf_counter() - started)
@@ -143,6 +145,12 @@ def _batch_note(trainer: Trainer) -> list[str]:
         return []
     return [f"note: --batch-size {asked:,} is more than the {len(trainer.batches.data):,} examples of the data; each "
             f"batch is {used:,} (saved in the run as its batch size)"]
+
+
+def _stream_note(trainer: Trainer) -> list[str]:
+    """A line when the data is read from disk while training (larger than memory, or --data-opt stream=true)."""
+    batches = trainer.batches
+    return [batches.note()] if isinstance(batches, StreamBatches) else []
 
 
 def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = None) -> Path:
@@ -200,7 +208,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         runs.MetricsLog(run_dir / runs.METRICS).truncate_after(ckpt.step)
         runs.remove_temporaries(run_dir)
 
-    return _fit(trainer, console, _loggers(processes, config), ckpt.step, _logger_note(ckpt, config, registry), tidy)
+    notes = [*_logger_note(ckpt, config, registry), *_stream_note(trainer)]
+    return _fit(trainer, console, _loggers(processes, config), ckpt.step, notes, tidy)
 
 
 def _logger_note(ckpt: Checkpoint, config: RunConfig, registry: Registry) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from gantoolkit.components import ControllerContext, PenaltyContext
-from gantoolkit.data import Dataset, DeviceBatches
+from gantoolkit.data import Dataset, batches_for
 from gantoolkit.device import amp_dtype, autocast, channels_last, compile_models, configure, grad_scaler
 from gantoolkit.errors import CheckpointError, ConfigError, GanToolkitError
 from gantoolkit.files import runs
@@ -75,7 +75,7 @@ class Trainer:
         self.forward_g, self.forward_d = compile_models(self.G, self.D) if cfg.compile else (
             self.G, self.D.score_and_features)
         self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
-        self.batches = DeviceBatches(dataset, cfg.batch_size, device, cfg.seed, processes, bool(layout))
+        self.batches = batches_for(dataset, cfg.batch_size, device, cfg.seed, processes, bool(layout), cfg.workers)
         self.requested_batch_size = cfg.batch_size
         cfg.batch_size = self.batches.batch_size  # a batch larger than the data is the data: say and save that
         self._probe(self.batches.batch_size // processes.world_size)

@@ -169,7 +169,9 @@ def _json_values(items: list[str]) -> dict:
 def classifier_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
     data: Annotated[str, typer.Option(help="Labelled image dataset: digits, folder:PATH, mnist, ...")] = "digits",
-    image_size: Annotated[Optional[int], typer.Option(help="Resize images to this side (default: as stored).")] = None,
+    image_size: Annotated[Optional[str], typer.Option(metavar="SIDE|HxW",
+                                                      help="Resize images to this side, or HxW (default: as stored).")
+                          ] = None,
     backbone: Annotated[Optional[str], typer.Option(help="timm model (default test_resnet, for tiny images).")] = None,
     backbone_opt: Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="timm argument.")] = None,
     pretrained_file: Annotated[Optional[Path], typer.Option(help="Local .safetensors backbone weights.")] = None,
@@ -185,7 +187,7 @@ def classifier_train(
 ) -> None:
     """Train a classifier on a dataset's labels and report its held-out accuracy."""
     from gantoolkit.classifiers import DEFAULT_BACKBONE, save_classifier, train_classifier
-    from gantoolkit.config import Choice, RunConfig
+    from gantoolkit.config import Choice, RunConfig, parse_image_size
     from gantoolkit.data.loading import load_dataset
     from gantoolkit.errors import ConfigError
     from gantoolkit.files.outputs import CLASSIFIER, Output
@@ -194,7 +196,8 @@ def classifier_train(
     if out.suffix != ".safetensors":
         raise ConfigError(f"--out must end in .safetensors, got {str(out)!r}")
     output = Output.of(out, CLASSIFIER, force, inputs=(pretrained_file,)).check()  # before the training
-    config = RunConfig(data=Choice(data), image_size=image_size, data_root=data_root, download=download)
+    config = RunConfig(data=Choice(data), image_size=parse_image_size(image_size), data_root=data_root,
+                       download=download)
     dataset = load_dataset(config.validate(), get_registry())
 
     def log(epoch: int, loss: float, acc: float) -> None:

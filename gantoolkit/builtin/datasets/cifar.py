@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from gantoolkit.builtin.datasets.imaging import image_size, resize_uint8
+from gantoolkit.builtin.datasets.imaging import image_hw, resize_uint8
 from gantoolkit.data import IMAGE, DataInfo, DataRequest, Dataset, DataSource
 from gantoolkit.errors import DataError
 
@@ -64,7 +64,7 @@ def read_class_names(folder: Path) -> tuple[str, ...]:
 class CIFAR10(DataSource):
     """CIFAR-10: 50,000 train / 10,000 test 32x32 colour images in 10 classes, from `<data-root>/cifar-10-batches-bin`.
 
-    Default size 32; another `--image-size` resizes (bilinear, antialiased).
+    Default size 32; another `--image-size` (a side, or HxW) resizes (bilinear, antialiased).
     """
 
     def __init__(self, split: Literal["train", "test"] = "train") -> None:
@@ -73,7 +73,7 @@ class CIFAR10(DataSource):
         self.split = split
 
     def load(self, request: DataRequest) -> Dataset:
-        size = image_size(request, DEFAULT_IMAGE_SIZE)
+        size = image_hw(request, DEFAULT_IMAGE_SIZE)
         root = Path(request.data_root).expanduser()
         folder = root / FOLDER
         names = SPLIT_FILES[self.split]
@@ -95,7 +95,7 @@ class CIFAR10(DataSource):
         info = DataInfo(
             source="cifar10",
             modality=IMAGE,
-            shape=(3, size, size),
+            shape=(3, *size),
             num_classes=10,
             class_names=read_class_names(folder),
             extra={"split": self.split, "native_size": 32},

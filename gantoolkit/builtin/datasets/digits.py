@@ -26,15 +26,17 @@ SCHEDULES: dict[str, dict] = {
 }
 
 
-def resize_digits(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Float images in [0, 1] (N×1×h×w) -> uint8 N×1×size×size (bilinear, antialiased when shrinking)."""
-    if images.shape[-1] != size:
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+def resize_digits(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Float images in [0, 1] (N×1×h×w) -> uint8 N×1×H×W at `size`, a side or (height, width) (bilinear,
+    antialiased when shrinking)."""
+    hw = (size, size) if isinstance(size, int) else (size[0], size[1])
+    if tuple(images.shape[-2:]) != hw:
+        images = F.interpolate(images, size=hw, mode="bilinear", align_corners=False, antialias=True)
     return (images.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 class Digits(DataSource):
-    """1,797 grayscale 8×8 digits in 10 classes, upsampled to `--image-size` (a new run: 16).
+    """1,797 grayscale 8×8 digits in 10 classes, upsampled to `--image-size` (a side or HxW; a new run: 16).
 
     `per_class`: only the first N digits of each class, in the bundle's order (the same images every time), for
     small-data experiments (`--data-opt per_class=18` is 10% of the digits: 180 images)."""
@@ -57,7 +59,7 @@ class Digits(DataSource):
         from sklearn.datasets import load_digits
 
         bunch = load_digits()
-        size = request.image_size or DEFAULT_IMAGE_SIZE
+        size = request.image_hw() or (DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE)
         images = torch.from_numpy(bunch.images).float().div(16.0).unsqueeze(1)
         labels = torch.from_numpy(bunch.target).long()
         if self.per_class is not None:
@@ -67,7 +69,7 @@ class Digits(DataSource):
         info = DataInfo(
             source="digits",
             modality=IMAGE,
-            shape=(1, size, size),
+            shape=(1, *size),
             num_classes=10,
             class_names=tuple(str(d) for d in range(10)),
             extra={"native_size": 8},

@@ -6,7 +6,7 @@ import re
 
 import torch
 
-from gantoolkit.builtin.datasets.imaging import image_size
+from gantoolkit.builtin.datasets.imaging import image_hw
 from gantoolkit.data import IMAGE, DataInfo, DataRequest, Dataset, DataSource
 from gantoolkit.errors import DataError
 
@@ -32,7 +32,8 @@ def parse_shape(argument: str | None) -> tuple[int, int, int]:
 
 
 class RandomImages(DataSource):
-    """`n` uniformly random uint8 images of shape C×H×W (a given `--image-size` overrides H and W); unlabelled."""
+    """`n` uniformly random uint8 images of shape C×H×W (a given `--image-size`, a side or HxW,
+    overrides H and W); unlabelled."""
 
     argument_is_path = False  # a shape, never a file
 
@@ -44,8 +45,8 @@ class RandomImages(DataSource):
     def load(self, request: DataRequest) -> Dataset:
         c, h, w = parse_shape(request.argument)
         source = f"fake:{c}x{h}x{w}"
-        if request.image_size is not None:
-            h = w = image_size(request, h)
+        if request.image_hw() is not None:
+            h, w = image_hw(request, h)
         if self.n * c * h * w > MAX_BYTES:
             raise DataError(f"{self.n} fake images of {c}x{h}x{w} would need {self.n * c * h * w / 1024**3:.1f} GiB",
                             "use a smaller shape or a smaller n")

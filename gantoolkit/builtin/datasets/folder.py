@@ -1,4 +1,5 @@
-"""`folder:PATH`: every image in a folder, loaded into memory; class subfolders become labels."""
+"""`folder:PATH`: every image in a folder, decoded once into the image cache, then held in memory or streamed from
+the cache; class subfolders become labels."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from pathlib import Path
 import torch
 
 from gantoolkit.builtin.datasets import imaging
+from gantoolkit.builtin.datasets.folder_cache import cached_folder
 from gantoolkit.data import IMAGE, DataInfo, DataRequest, Dataset, DataSource
+from gantoolkit.data.streaming import Streamed, stream_reason
 from gantoolkit.errors import DataError
 
 DEFAULT_IMAGE_SIZE = 64
+#: how an image becomes the size asked for, in the cache's key: change it when imaging.resize_and_crop changes
+RESIZE = "lanczos, aspect kept until it covers the size, centre crop"
 _EXTENSIONS = ", ".join(sorted(e.lstrip(".") for e in imaging.IMAGE_EXTENSIONS))
 
 
@@ -55,16 +60,21 @@ def scan_folder(root: Path, shown: str) -> tuple[list[Path], list[int] | None, l
 
 
 class ImageFolder(DataSource):
-    """Images in a folder (default size 64, resized on the shorter side then centre-cropped).
+    """Images in a folder (default size 64; `--image-size HxW` for other shapes), each resized with its aspect ratio
+    kept until it covers the size, then centre-cropped: for a square size the shorter side becomes the size.
 
     Images directly in the folder are unlabelled; one subfolder per class (sorted names) makes labels.
-    `channels`: 1 (grey) or 3 (RGB); by default 3 unless every image is greyscale.
+    `channels`: 1 (grey) or 3 (RGB); by default 3 unless every image is greyscale. The first run decodes the images
+    into the image cache (`gantool cache ls`); later runs on the same files read it. `stream`: true reads training
+    batches from the cache with DataLoader workers, false holds the images in memory; by default they stream when
+    they would take more than the memory budget (see gantoolkit.data.streaming).
     """
 
-    def __init__(self, channels: int | None = None) -> None:
+    def __init__(self, channels: int | None = None, stream: bool | None = None) -> None:
         if channels not in (None, 1, 3):
             raise DataError(f"folder channels must be 1 or 3, got {channels!r}", "use channels=1 or channels=3")
         self.channels = channels
+        self.stream = stream
 
     def load(self, request: DataRequest) -> Dataset:
         shown = request.argument
@@ -78,7 +88,7 @@ class ImageFolder(DataSource):
         if request.on_bad_image not in ("error", "skip"):
             raise DataError(f"on_bad_image must be 'error' or 'skip', got {request.on_bad_image!r}",
                             "use --on-bad-image error or --on-bad-image skip")
-        size = imaging.image_size(request, DEFAULT_IMAGE_SIZE)
+        size = imaging.image_hw(request, DEFAULT_IMAGE_SIZE)
         try:
             files, labels, class_names = scan_folder(root, shown)
         except PermissionError as e:
@@ -86,35 +96,24 @@ class ImageFolder(DataSource):
             raise DataError(f"cannot list {where}: permission denied", "check the folder's permissions") from e
 
         mode = {None: None, 1: "L", 3: "RGB"}[self.channels]
-        images: list[torch.Tensor] = []
-        kept: list[int] = []
-        skipped: list[str] = []
-        for i, path in enumerate(files):
-            name = path.relative_to(root).as_posix()
-            try:
-                images.append(imaging.load_image(path, size, mode))
-                kept.append(i)
-            except imaging.UnreadableImage as e:
-                if request.on_bad_image == "error":
-                    raise DataError(f"cannot read image {name} in {shown}: {e.reason}",
-                                    "fix or remove it, or pass --on-bad-image skip to skip unreadable images") from e
-                skipped.append(name)
-        if not images:
-            raise DataError(f"none of the {len(files)} image(s) in {shown} could be read (first: {skipped[0]})",
-                            "check that the files are valid images")
+        asked = {"size": list(size), "resize": RESIZE, "channels": self.channels}
+        entry = cached_folder(root, shown, files, labels, asked, lambda path: imaging.load_image(path, size, mode),
+                              request.on_bad_image)
+        skipped = [name for name, _ in entry.skipped]
         if skipped:
             print(f"warning: skipped {len(skipped)} unreadable image(s) in {shown} (first: {skipped[0]})",
                   file=sys.stderr)
 
-        channels = self.channels or (1 if all(t.shape[0] == 1 for t in images) else 3)
-        data = torch.stack([t.expand(channels, -1, -1) if t.shape[0] != channels else t for t in images])
-        targets = torch.tensor([labels[i] for i in kept], dtype=torch.int64) if labels is not None else None
+        reason = stream_reason(entry.nbytes, self.stream)
+        data = torch.from_numpy(entry.mapped() if reason else entry.load())
+        found = entry.labels()
+        targets = torch.from_numpy(found) if found is not None else None
         info = DataInfo(
             source=f"folder:{shown}",
             modality=IMAGE,
-            shape=(channels, size, size),
+            shape=entry.shape,
             num_classes=len(class_names),
             class_names=tuple(class_names),
             extra={"skipped": skipped},
         )
-        return Dataset(info, data, targets)
+        return Dataset(info, data, targets, Streamed(entry, reason) if reason else None)

@@ -39,12 +39,18 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and not path.is_dir()
 
 
-def image_size(request: DataRequest, default: int) -> int:
-    """`request.image_size`, or `default` when it is not given; DataError when it is not positive."""
-    size = default if request.image_size is None else request.image_size
-    if size < 1:
-        raise DataError(f"image size must be a positive number of pixels, got {size}", "use e.g. --image-size 64")
-    return int(size)
+def image_hw(request: DataRequest, default: int) -> tuple[int, int]:
+    """(height, width) asked for (`--image-size 64` or `64x32`), or `default` square; DataError when a side is not
+    positive."""
+    height, width = request.image_hw() or (default, default)
+    if height < 1 or width < 1:
+        raise DataError(f"image size must be a positive number of pixels, got {height}x{width}",
+                        "use e.g. --image-size 64 or --image-size 64x32")
+    return int(height), int(width)
+
+
+def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 def _wide_gray_to_l(img: Image.Image) -> Image.Image:
@@ -63,16 +69,17 @@ def _upright(img: Image.Image) -> Image.Image:
         return img
 
 
-def open_image(path: Path, mode: str | None = None, size: int | None = None) -> Image.Image:
+def open_image(path: Path, mode: str | None = None, size: int | tuple[int, int] | None = None) -> Image.Image:
     """Decode `path` fully, upright per its EXIF tag, converted to `mode` ("L" or "RGB"; None: chosen by the file).
 
-    `size` lets JPEG decoding skip detail that resizing to `size` would throw away anyway.
+    `size` (a side, or height and width) lets JPEG decoding skip detail that resizing to it would throw away anyway.
     Raises `UnreadableImage` for anything PIL cannot decode.
     """
     try:
         with open_regular(path) as fh, Image.open(fh) as file:
             if size is not None and file.format == "JPEG":
-                file.draft(file.mode, (size, size))
+                height, width = _hw(size)
+                file.draft(file.mode, (width, height))
             file.load()
             img = _upright(file)
             target = mode or ("L" if img.mode in GRAY_MODES else "RGB")
@@ -85,15 +92,17 @@ def open_image(path: Path, mode: str | None = None, size: int | None = None) -> 
         raise UnreadableImage(path, reason) from e
 
 
-def resize_and_crop(img: Image.Image, size: int) -> Image.Image:
-    """Resize (Lanczos, antialiased) so the shorter side is `size`, then crop the centre size×size."""
+def resize_and_crop(img: Image.Image, size: int | tuple[int, int]) -> Image.Image:
+    """Resize (Lanczos, antialiased) so the image covers `size` (a side, or height × width) with its aspect ratio
+    kept, then crop the centre. For a square size that is: the shorter side becomes `size`."""
+    height, width = _hw(size)
     w, h = img.size
-    if (w, h) != (size, size):
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (w, h) != (width, height):
+        scale = max(width / w, height / h)
+        nw, nh = max(width, round(w * scale)), max(height, round(h * scale))
         img = img.resize((nw, nh), Image.Resampling.LANCZOS)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        img = img.crop((left, top, left + size, top + size))
+        left, top = (nw - width) // 2, (nh - height) // 2
+        img = img.crop((left, top, left + width, top + height))
     return img
 
 
@@ -104,18 +113,21 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-def load_image(path: Path, size: int, mode: str | None = None) -> torch.Tensor:
-    """Read `path` as a uint8 C×size×size tensor (C = 1 for "L", 3 for "RGB"); raises `UnreadableImage`."""
+def load_image(path: Path, size: int | tuple[int, int], mode: str | None = None) -> torch.Tensor:
+    """Read `path` as a uint8 C×H×W tensor of `size` (a side, or height and width; C = 1 for "L", 3 for "RGB");
+    raises `UnreadableImage`."""
     return to_tensor(resize_and_crop(open_image(path, mode, size), size))
 
 
-def resize_uint8(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
-    """uint8 N×C×h×w -> uint8 N×C×size×size (bilinear, antialiased), a chunk at a time to bound memory."""
-    if images.shape[-2:] == (size, size):
+def resize_uint8(images: torch.Tensor, size: int | tuple[int, int], chunk: int = 4096) -> torch.Tensor:
+    """uint8 N×C×h×w -> uint8 N×C×H×W at `size` (a side, or height and width; bilinear, antialiased), a chunk at a
+    time to bound memory."""
+    height, width = _hw(size)
+    if images.shape[-2:] == (height, width):
         return images
-    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+    out = torch.empty((images.shape[0], images.shape[1], height, width), dtype=torch.uint8)
     for start in range(0, images.shape[0], chunk):
         part = images[start : start + chunk].float()
-        part = F.interpolate(part, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        part = F.interpolate(part, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
         out[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gantoolkit.builtin.datasets.imaging import image_size, resize_uint8
+from gantoolkit.builtin.datasets.imaging import image_hw, resize_uint8
 from gantoolkit.data import IMAGE, DataInfo, DataRequest, Dataset, DataSource
 from gantoolkit.errors import DataError
 from gantoolkit.files.reading import PICKLE_SNIFF, open_regular, pickle_protocol
@@ -94,7 +94,8 @@ def read_bitmaps(path: Path, shown: str, limit: int | None) -> np.ndarray:
 
 class QuickDraw(DataSource):
     """Quick, Draw! doodles: a folder of CATEGORY.npy files is labelled (class names: the file stems, sorted), a
-    single `.npy` file unlabelled. Resized from 28×28 to `--image-size` (default 32; bilinear, antialiased).
+    single `.npy` file unlabelled. Resized from 28×28 to `--image-size` (a side or HxW, default 32; bilinear,
+    antialiased).
 
     `per_class`: the first N drawings of each category (the same rows every time; all of them by default).
     `categories`: read only these files of the folder; with `--download`, those missing from it are fetched from the
@@ -114,7 +115,7 @@ class QuickDraw(DataSource):
             raise DataError("the quickdraw dataset needs a path",
                             "use --data quickdraw:FOLDER (one CATEGORY.npy per category) or quickdraw:FILE.npy")
         path = Path(shown).expanduser()
-        size = image_size(request, DEFAULT_IMAGE_SIZE)
+        size = image_hw(request, DEFAULT_IMAGE_SIZE)
         if self.categories and path.is_file():
             raise DataError(f"categories picks files in a folder, but {shown!r} is a file",
                             "give the folder that holds CATEGORY.npy files, or drop categories")
@@ -139,7 +140,7 @@ class QuickDraw(DataSource):
         info = DataInfo(
             source=f"quickdraw:{shown}",
             modality=IMAGE,
-            shape=(1, size, size),
+            shape=(1, *size),
             num_classes=len(names),
             class_names=tuple(names),
             extra={"native_size": NATIVE_SIZE, "rows": [len(p) for p in parts]},

@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 
-from gantoolkit.builtin.datasets.imaging import image_size, resize_uint8
+from gantoolkit.builtin.datasets.imaging import image_hw, resize_uint8
 from gantoolkit.data import IMAGE, DataInfo, DataRequest, Dataset, DataSource
 from gantoolkit.errors import DataError
 
@@ -41,7 +41,7 @@ class _MNISTLike(DataSource):
     def load(self, request: DataRequest) -> Dataset:
         from torchvision import datasets
 
-        size = image_size(request, DEFAULT_IMAGE_SIZE)
+        size = image_hw(request, DEFAULT_IMAGE_SIZE)
         root = Path(request.data_root).expanduser()
         raw = root / self.torchvision_name / "raw"
         missing = [name for name in RAW_FILES if not (raw / name).is_file()]
@@ -69,7 +69,7 @@ class _MNISTLike(DataSource):
         info = DataInfo(
             source=self.source,
             modality=IMAGE,
-            shape=(1, size, size),
+            shape=(1, *size),
             num_classes=10,
             class_names=self.class_names(list(cls.classes)),
             extra={"split": self.split, "native_size": NATIVE_SIZE},
@@ -78,7 +78,8 @@ class _MNISTLike(DataSource):
 
 
 class MNIST(_MNISTLike):
-    """MNIST handwritten digits (60,000 train / 10,000 test), resized from 28x28 to `--image-size` (default 32)."""
+    """MNIST handwritten digits (60,000 train / 10,000 test), resized from 28x28 to `--image-size` (a
+    side or HxW; default 32)."""
 
     source = "mnist"
     title = "MNIST"
@@ -89,7 +90,8 @@ class MNIST(_MNISTLike):
 
 
 class FashionMNIST(_MNISTLike):
-    """Fashion-MNIST clothing images (60,000 train / 10,000 test), resized to `--image-size` (default 32)."""
+    """Fashion-MNIST clothing images (60,000 train / 10,000 test), resized to `--image-size` (a side or HxW;
+    default 32)."""
 
     source = "fashion-mnist"
     title = "Fashion-MNIST"
