@@ -24,6 +24,7 @@ from gantoolkit.config import (
     FROM_COMMAND_LINE,
     MAX_LATENT_DIM,
     MAX_SEED,
+    MAX_WORKERS,
     RunConfig,
     apply_layer,
 )
@@ -63,7 +64,8 @@ def valid_value(name: str) -> st.SearchStrategy:
         "betas": st.none() | st.tuples(st.floats(0, 0.999), st.floats(0, 0.999)).map(list),
         "optimizer": st.none() | st.sampled_from(["adam", "adamw", "rmsprop", "sgd"]),
         "track": st.just([]), "track_n": st.integers(2, 10**5), "amp": st.none() | st.booleans(),
-        "threads": st.none() | st.integers(1, 1024), "loggers": st.just([]),
+        "threads": st.none() | st.integers(1, 1024), "workers": st.none() | st.integers(0, MAX_WORKERS),
+        "loggers": st.just([]),
         "latent_dim": st.integers(1, MAX_LATENT_DIM),
     }
     if name in special:
