@@ -132,21 +132,14 @@ CURVES: dict[str, dict[str, Any]] = {
 }
 
 
-def curve(name: str, layer: dict[str, Any], every: int, n: int, judge: DigitJudge) -> list[dict[str, Any]]:
-    """Train one schedule with a checkpoint every `every` steps; judge each checkpoint's EMA generator on `n`
-    samples; the training CPU seconds up to each checkpoint."""
+def train_timed(config: Any, root: Path) -> tuple[Path, dict[int, float]]:
+    """Train `config` into ROOT/run (its log in ROOT/train.log); returns the run and the training CPU seconds at each
+    checkpoint (taken just before it is written)."""
     from rich.console import Console
 
-    from gantoolkit.config import RunConfig, apply_layer
-    from gantoolkit.data import to_uint8
-    from gantoolkit.sampling.generator import load_generator
     from gantoolkit.training import trainer as trainer_module
     from gantoolkit.training.run import train
 
-    base = {"data": "digits", "image_size": 16, "arch": {"name": "dcgan", "ngf": 32, "ndf": 32}, "cond": "onehot",
-            "device": "cpu", "sample_every": 10**9, "log_every": 10**9, "checkpoint_every": every,
-            "keep_checkpoints": 10**6}
-    config = apply_layer(RunConfig(), {**base, **layer}, name)
     clock: dict[int, float] = {}
     save = trainer_module.Trainer.save_checkpoint
     start = time.process_time()
@@ -156,12 +149,28 @@ def curve(name: str, layer: dict[str, Any], every: int, n: int, judge: DigitJudg
         return save(self)
 
     trainer_module.Trainer.save_checkpoint = timed_save  # type: ignore[method-assign]
-    root = Path(tempfile.mkdtemp(prefix="digits-curve-"))
     try:
         with open(root / "train.log", "w") as log:
             run = train(config, root / "run", Console(file=log))
     finally:
         trainer_module.Trainer.save_checkpoint = save  # type: ignore[method-assign]
+    return run, clock
+
+
+def curve(name: str, layer: dict[str, Any], every: int, n: int, judge: DigitJudge) -> list[dict[str, Any]]:
+    """Train one schedule with a checkpoint every `every` steps; judge each checkpoint's EMA generator on `n`
+    samples; the training CPU seconds up to each checkpoint."""
+
+    from gantoolkit.config import RunConfig, apply_layer
+    from gantoolkit.data import to_uint8
+    from gantoolkit.sampling.generator import load_generator
+
+    base = {"data": "digits", "image_size": 16, "arch": {"name": "dcgan", "ngf": 32, "ndf": 32}, "cond": "onehot",
+            "device": "cpu", "sample_every": 10**9, "log_every": 10**9, "checkpoint_every": every,
+            "keep_checkpoints": 10**6}
+    config = apply_layer(RunConfig(), {**base, **layer}, name)
+    root = Path(tempfile.mkdtemp(prefix="digits-curve-"))
+    run, clock = train_timed(config, root)
     points = []
     for path in sorted((run / "checkpoints").glob("step-*.safetensors")):
         model = load_generator(path)
@@ -209,32 +218,16 @@ def recipe_curve(name: str, layer: dict[str, Any], seed: int, every: int, n: int
     """Train one recipe as `gantool train` composes it, a checkpoint every `every` steps; per checkpoint its EMA
     generator's cond-acc, worst class and Fréchet distance to the real digits in the judge's features, beside the
     training CPU seconds up to it."""
-    from rich.console import Console
 
     from gantoolkit.data import to_uint8
     from gantoolkit.recommend import compose
     from gantoolkit.sampling.generator import load_generator
-    from gantoolkit.training import trainer as trainer_module
-    from gantoolkit.training.run import train
 
     bench = {"seed": seed, "device": "cpu", "threads": 1, "sample_every": 10**9, "log_every": 10**9,
              "checkpoint_every": every, "keep_checkpoints": 10**6}  # one thread: CPU seconds comparable side by side
     config, _ = compose([(layer, name), (bench, "benchmark")])
-    clock: dict[int, float] = {}
-    save = trainer_module.Trainer.save_checkpoint
-    start = time.process_time()
-
-    def timed_save(self):  # the CPU time before each checkpoint is written
-        clock[self.step] = time.process_time() - start
-        return save(self)
-
-    trainer_module.Trainer.save_checkpoint = timed_save  # type: ignore[method-assign]
     root = Path(tempfile.mkdtemp(prefix="digits-recipe-"))
-    try:
-        with open(root / "train.log", "w") as log:
-            run = train(config, root / "run", Console(file=log))
-    finally:
-        trainer_module.Trainer.save_checkpoint = save  # type: ignore[method-assign]
+    run, clock = train_timed(config, root)
     points = []
     for path in sorted((run / "checkpoints").glob("step-*.safetensors")):
         model = load_generator(path)
