@@ -32,7 +32,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="digits-modern", help="the preset trained on the small data")
     parser.add_argument("--per-class", type=int, default=18, help="digits per class (18: 10%% of the digits)")
-    parser.add_argument("--augment", default=",".join(AUGMENTATIONS))
+    parser.add_argument("--augment", nargs="+", default=list(AUGMENTATIONS),
+                        help="augmentations compared, each as --augment takes it (e.g. diffaug:policy=translation)")
+    parser.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
+    parser.add_argument("--every", type=int, help="judge a checkpoint every N steps too (default: the final only)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n", type=int, default=1000, help="samples judged per run")
     parser.add_argument("--out", type=Path, default=RESULTS / "small_data.json")
@@ -49,12 +52,17 @@ def main() -> None:
                                                RECOMMENDED_SIZE))
     base = PRESETS[args.recipe][1]
     records: list[dict[str, Any]] = []
-    for augment in args.augment.split(","):
+    curves: list[dict[str, Any]] = []
+    for augment in args.augment:
         layer = {**base, "data": {"name": "digits", "per_class": args.per_class}, "augment": augment}
+        if args.steps:
+            layer["steps"] = args.steps
         steps = int(layer.get("steps", 1000))
         for seed in range(args.seeds):
-            final = recipe_curve(f"{args.recipe}, augment {augment}", layer, seed, steps, args.n, judge, real)[-1]
-            records.append({**final, "augment": augment})
+            points = recipe_curve(f"{args.recipe}, augment {augment}", layer, seed, args.every or steps, args.n,
+                                  judge, real)
+            curves += [{**point, "augment": augment} for point in points]
+            records.append(curves[-1])
     print(f"\n{args.recipe} on {10 * args.per_class} digits ({args.per_class} per class); FD to all 1,797 real "
           f"digits in the judge's features; mean ± standard error over {args.seeds} seeds, {args.n} samples each\n")
     print("| augmentation | cond-acc | worst class | FD | FD / FD without | CPU s |")
@@ -62,7 +70,7 @@ def main() -> None:
     fd_none = _mean_se([r["fd"] for r in records if r["augment"] == "none"])[0] if any(
         r["augment"] == "none" for r in records) else float("nan")
     summary = {}
-    for augment in args.augment.split(","):
+    for augment in args.augment:
         mine = [r for r in records if r["augment"] == augment]
         row = {k: _mean_se([r[k] for r in mine]) for k in ("cond_acc", "worst_class", "fd", "cpu_s")}
         summary[augment] = row
@@ -80,8 +88,10 @@ def main() -> None:
               f"(best: {best}, FD x {ratio:.2f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"protocol": "issue 16: small data", "recipe": args.recipe,
-                                    "per_class": args.per_class, "fd_floor": floor, "anchor": ANCHOR,
-                                    "summary": summary, "runs": records}, indent=2) + "\n")
+                                    "per_class": args.per_class, "steps": args.steps, "fd_floor": floor,
+                                    "anchor": ANCHOR,
+                                    "summary": summary, "runs": records,
+                                    "curves": curves}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 
