@@ -37,16 +37,26 @@ def no_processes_in_the_quick_lane(request, monkeypatch):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def image_cache_in_a_temporary_folder(tmp_path_factory):
-    """Folder datasets decode into the image cache: the suite's entries go to a temporary folder, never to the
-    user's cache (tests that look at the cache point GANTOOL_DATA_CACHE at their own)."""
-    saved = os.environ.get("GANTOOL_DATA_CACHE")
+def caches_in_a_temporary_folder(tmp_path_factory):
+    """The suite never writes to the user's caches: folder datasets' decoded images (GANTOOL_DATA_CACHE) and the
+    automatic feature classifiers (GANTOOL_CACHE) go to temporary folders, shared within a test worker (tests that
+    look at a cache point the variable at their own)."""
+    saved = {name: os.environ.get(name) for name in ("GANTOOL_DATA_CACHE", "GANTOOL_CACHE")}
     os.environ["GANTOOL_DATA_CACHE"] = str(tmp_path_factory.mktemp("image-cache"))
+    os.environ["GANTOOL_CACHE"] = str(tmp_path_factory.mktemp("classifier-cache"))
     yield
-    if saved is None:
-        os.environ.pop("GANTOOL_DATA_CACHE", None)
-    else:
-        os.environ["GANTOOL_DATA_CACHE"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True, scope="session")
+def matplotlib_font_cache_built_before_any_test():
+    """matplotlib builds its font cache on its first import by running `fc-list`; on a fresh machine that would
+    happen inside whichever test imports it first, and the quick lane would skip that test for starting a process."""
+    import matplotlib.font_manager  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -222,6 +222,7 @@ def gantool_process(args: list[str], cwd: Path, timeout: float = 120) -> subproc
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.process
 def test_a_named_pipe_given_as_a_checkpoint_is_refused_without_waiting_for_a_writer(work):
     os.mkfifo(work / "pipe.safetensors")
     out = gantool_process([shutil.which("gantool") or "gantool", "info", "pipe.safetensors"], work)
@@ -231,6 +232,7 @@ def test_a_named_pipe_given_as_a_checkpoint_is_refused_without_waiting_for_a_wri
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.process
 def test_no_reader_of_a_user_file_blocks_on_a_pipe_or_reads_a_device(work):
     """Every kind of file a command reads, given as a FIFO (which would block forever) or /dev/zero (endless)."""
     os.mkfifo(work / "pipe")
@@ -304,6 +306,7 @@ def test_a_tiny_truncation_finishes_and_keeps_every_entry_inside_the_bound(work)
     assert torch.equal(model.latents(64, seed=5, truncation=1.0), expected)
 
 
+@pytest.mark.process
 def test_sample_with_an_absurdly_small_truncation_returns(work):
     out = gantool_process([shutil.which("gantool") or "gantool", "sample", "run", "--truncation", "1e-30", "--n", "16",
                            "--out", "t.png"], work)
