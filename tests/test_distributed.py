@@ -134,6 +134,37 @@ def test_averaged_gradients_through_the_gradient_penalty_equal_one_process_on_th
         torch.testing.assert_close(averaged[name], p.grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
+def _main_first_worker(rank: int, store: str, log: str) -> None:
+    import time
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    processes = Processes(rank, rank, 2, dist.group.WORLD)
+
+    def load() -> int:
+        with open(log, "a") as f:
+            f.write(f"start {rank} {time.time()}\n")
+        time.sleep(0.5)  # a download: long enough for a rank that did not wait to start meanwhile
+        with open(log, "a") as f:
+            f.write(f"end {rank} {time.time()}\n")
+        return rank
+
+    assert processes.main_first(load) == rank
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+@pytest.mark.process
+def test_data_is_loaded_by_rank_0_before_the_others_so_downloads_and_decoding_happen_once(tmp_path):
+    import torch.multiprocessing as mp
+
+    log = tmp_path / "log"
+    mp.start_processes(_main_first_worker, args=(str(tmp_path / "store"), str(log)), nprocs=2, start_method="spawn")
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [(what, rank) for what, rank, _ in events] == [("start", "0"), ("end", "0"), ("start", "1"), ("end", "1")]
+
+
 # -- real 2-process runs ------------------------------------------------------------------------------------------
 
 

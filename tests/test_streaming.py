@@ -99,6 +99,41 @@ def test_a_folder_over_the_memory_cap_streams_resumes_exactly_with_two_workers_a
                          Path("memory/checkpoints/step-00000012.safetensors"))
 
 
+def test_gantool_evaluate_reads_the_folder_from_the_cache_its_training_made(cli, tmp_path, own_cache, decodes):
+    write_folder(tmp_path / "faces", n=32)
+    result = cli("train", *COMMON, "--data", "folder:faces", "--steps", "2", "--out", "run")
+    assert result.exit_code == 0, result.output
+    assert len(decodes) == 32
+    result = cli("evaluate", "run", "--data", "folder:faces", "--features", "raw", "--metrics", "fd", "--n", "16",
+                 "--out", "report.json")
+    assert result.exit_code == 0, result.output
+    assert len(decodes) == 32 and len(entries(own_cache)) == 1  # evaluated on the cached images: none decoded again
+
+
+@pytest.mark.process
+def test_two_processes_stream_their_shards_from_one_cache_entry_as_they_would_read_memory(tmp_path, own_cache):
+    """`--nproc-per-node 2 --data-opt stream=true`: rank 0 decodes the folder into the cache, rank 1 reads it (one
+    entry, made once), each streams its shard with its workers, and the run equals the in-memory 2-process run."""
+    import subprocess
+    import sys
+
+    write_folder(tmp_path / "faces")
+    gantool = [sys.executable, "-c", "from gantoolkit.cli import main; main()", "train", *COMMON, "--data",
+               "folder:faces", "--steps", "4", "--nproc-per-node", "2", "--device", "cpu"]
+    environment = {**os.environ, "GANTOOL_DISABLE_PLUGIN_AUTOLOAD": "1", "OMP_NUM_THREADS": "1",
+                   "GANTOOL_DATA_CACHE": str(own_cache)}
+    runs = {}
+    for name, extra in (("streamed", ["--data-opt", "stream=true"]), ("memory", [])):
+        done = subprocess.run([*gantool, *extra, "--out", name], cwd=tmp_path, env=environment, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        runs[name] = done.stderr
+    assert "streaming 64 images from the image cache" in runs["streamed"] and "streaming" not in runs["memory"]
+    assert len(entries(own_cache)) == 1  # both runs, both ranks: one entry
+    assert tensors_equal(tmp_path / "streamed/checkpoints/step-00000004.safetensors",
+                         tmp_path / "memory/checkpoints/step-00000004.safetensors")
+
+
 @pytest.mark.parametrize("rank", [0, 1])
 def test_streamed_batches_are_the_in_memory_batches_of_each_rank_and_resume_at_their_position(
         tmp_path, own_cache, rank):
@@ -209,11 +244,43 @@ def test_gantool_cache_lists_and_clears_and_the_next_run_decodes_again(cli, tmp_
     assert wrong.exit_code == 2 and wrong.stderr.splitlines() == [
         f"error: no cached folder 'nope' in {own_cache} (see `gantool cache ls` for the keys)"]
     assert entries(own_cache) == [entry]
+    assert [p.name for p in own_cache.glob(".*.lock")] == [f".{entry.name}.lock"]
     cleared = cli("cache", "clear")
     assert cleared.exit_code == 0 and "removed 1 cached folder(s)" in cleared.stdout
     assert not entries(own_cache) and "no cached folders" in cli("cache", "ls").stdout
+    assert list(own_cache.iterdir()) == []  # no lock file is left behind either
     load(folder)
     assert len(decodes) == 16
+
+
+def test_a_lock_file_unlinked_while_a_process_waits_for_it_is_taken_again(own_cache):
+    """`gantool cache clear` unlinks the lock files of keys without an entry while holding them; whoever opened the
+    old file and waited must then lock the file now at the path, or two processes would both hold "the" lock."""
+    import threading
+
+    from gantoolkit.data import cache
+
+    holding, release = threading.Event(), threading.Event()
+
+    def waiter():
+        with cache.lock("k"):
+            holding.set()
+            release.wait(10)
+
+    with cache.lock("k") as held:
+        assert held
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        holding.wait(0.5)
+        assert not holding.is_set()  # the waiter waits on the old file
+        (own_cache / ".k.lock").unlink()
+    assert holding.wait(10)  # it got a lock, on the new file at the path
+    with cache.lock("k", wait=False) as mine:
+        assert not mine  # so nobody else holds the lock at the same time
+    release.set()
+    thread.join(10)
+    with cache.lock("k", wait=False) as mine:
+        assert mine
 
 
 def test_a_run_goes_on_reading_an_entry_that_is_cleared_under_it(tmp_path, own_cache):

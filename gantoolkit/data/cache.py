@@ -31,6 +31,7 @@ IMAGES, LABELS, FILES, META = "images.u8", "labels.npy", "files.json", "meta.jso
 ENV = "GANTOOL_DATA_CACHE"
 #: the prefix of the temporary folders of entries being built or removed
 BUILDING, REMOVING = ".building-", ".removing-"
+LOCK_SUFFIX = ".lock"
 #: rows copied at a time when an entry is rewritten (keep_first_channel)
 CHUNK_BYTES = 64 * 2**20
 
@@ -196,7 +197,8 @@ def remove(entry: CachedImages) -> None:
 
 def remove_leftovers(key: str | None = None) -> int:
     """Delete the temporary folders of builds and removals that never finished: those of `key` (call this while
-    holding `lock(key)`), or of every key whose lock is free (a build in progress holds its own). Returns how many."""
+    holding `lock(key)`), or of every key whose lock is free (a build in progress holds its own), and then the lock
+    files of keys that have no entry and no build. Returns how many folders were removed."""
     root = cache_dir()
     prefixes = (f"{BUILDING}{key}-", f"{REMOVING}{key}-") if key else (BUILDING, REMOVING)
     try:
@@ -210,13 +212,27 @@ def remove_leftovers(key: str | None = None) -> int:
             if free:
                 shutil.rmtree(path, ignore_errors=True)
                 removed += 1
+    if key is None:
+        _remove_unused_locks(root)
     return removed
+
+
+def _remove_unused_locks(root: Path) -> None:
+    """Unlink `.KEY.lock` files whose key has no entry, while holding them (`lock` retries on an unlinked file)."""
+    for path in root.glob(f".*{LOCK_SUFFIX}"):
+        owner = path.name[1:-len(LOCK_SUFFIX)]
+        if (root / owner).is_dir():
+            continue
+        with lock(owner, wait=False) as free:
+            if free and not (root / owner).is_dir():
+                path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def lock(key: str, wait: bool = True) -> Iterator[bool]:
     """Hold the lock of one key: other processes asking for it wait, or with `wait=False` get False at once (True
-    when they hold it). Without fcntl (Windows) there is no lock."""
+    when they hold it). The lock file may be unlinked by its holder (`gantool cache clear`), so a lock taken on a
+    file that is no longer the one at its path is taken again. Without fcntl (Windows) there is no lock."""
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     try:
@@ -224,13 +240,23 @@ def lock(key: str, wait: bool = True) -> Iterator[bool]:
     except ImportError:
         yield True
         return
-    fd = os.open(root / f".{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    path = root / f".{key}{LOCK_SUFFIX}"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
+            os.close(fd)
             yield False
             return
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # unlinked while we waited for it: lock the file that is there now
+    try:
         yield True
     finally:
         os.close(fd)  # releases the lock

@@ -194,6 +194,15 @@ class Processes:
             time.sleep(MAIN_FAILURE_GRACE_S)  # rank 0 reports and exits first (torchrun then stops this process)
             raise SystemExit(e.exit_code) from None
 
+    def main_first(self, work: Callable[[], T]) -> T:
+        """`work()` on rank 0, then on the other ranks once it has succeeded: what rank 0 downloads or caches, they
+        read rather than fetch or decode again. When it fails on rank 0, the others exit quietly with its exit code."""
+        if not self.active:
+            return work()
+        done: list[T] = []
+        self.run_on_main(lambda: done.append(work()))
+        return done[0] if self.is_main else work()
+
     def run_on_main(self, work: Callable[[], T]) -> T:
         """`work()` on rank 0 (creating the run directory, say), its result on every rank. When it fails, rank 0
         raises the error and the other ranks exit quietly with its exit code rather than wait for it forever."""

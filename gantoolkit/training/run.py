@@ -96,7 +96,7 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     registry = get_registry()
     processes, device, console = _setup(config, console)
     torch.manual_seed(config.seed)
-    dataset = load_dataset(config, registry)
+    dataset = processes.main_first(lambda: load_dataset(config, registry))  # one download, one decode
     models = _build_models(config, dataset.info, registry)
     run_dir = processes.run_on_main(lambda: runs.choose_run_dir(out, default_run_name(config)))
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
@@ -186,7 +186,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
             f"the run is already at step {ckpt.step} of {config.steps}", f"pass --steps N with N > {ckpt.step}"
         )
     processes, device, console = _setup(config, console)
-    dataset = load_dataset(config, registry)
+    dataset = processes.main_first(lambda: load_dataset(config, registry))  # one download, one decode
     if dataset.info.shape != ckpt.data.shape or dataset.info.num_classes != ckpt.data.num_classes:
         raise DataError(
             f"the data now reads as {dataset.info.shape} with {dataset.info.num_classes} classes, but the run was "
