@@ -30,11 +30,15 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 #: the thread settings compared: name -> (extra gantool flags, extra environment)
 SETTINGS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "before: 2 threads, libgomp's default waits (spin, then sleep)": ([], {"GOMP_SPINCOUNT": "300000"}),
-    "2 threads, waits always spin (OMP_WAIT_POLICY=ACTIVE)": ([], {"OMP_WAIT_POLICY": "ACTIVE"}),
-    "1 thread (--threads 1)": (["--threads", "1"], {}),
-    "gantool's default now: 2 threads, waits sleep": ([], {}),
+    "before: 2 threads, libgomp's default waits (spin, then sleep)": (["--threads", "2"], {"GOMP_SPINCOUNT": "300000"}),
+    "2 threads, waits always spin (OMP_WAIT_POLICY=ACTIVE)": (["--threads", "2"], {"OMP_WAIT_POLICY": "ACTIVE"}),
+    "1 thread (--threads 1; the default on 2 CPUs or fewer)": (["--threads", "1"], {}),
+    "2 threads, waits sleep (--threads 2; the default on more CPUs)": (["--threads", "2"], {}),
 }
+#: the names earlier runs printed for the same settings (read by --from-log)
+RENAMED = {"1 thread (--threads 1)": "1 thread (--threads 1; the default on 2 CPUs or fewer)",
+           "gantool's default now: 2 threads, waits sleep": "2 threads, waits sleep (--threads 2; the default on more "
+                                                            "CPUs)"}
 SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
 
 
@@ -61,7 +65,8 @@ def from_log(path: Path) -> dict[str, dict[str, list[float]]]:
     times: dict[str, dict[str, list[float]]] = {}
     for line in path.read_text().splitlines():
         if match := LINE.match(line):
-            times.setdefault(match[1], {}).setdefault(match[2], []).append(float(match[3]))
+            name = RENAMED.get(match[2], match[2])
+            times.setdefault(match[1], {}).setdefault(name, []).append(float(match[3]))
     return times
 
 

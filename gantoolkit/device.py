@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import torch
@@ -62,8 +63,24 @@ def configure(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+#: on this many usable CPUs or fewer, a run without `--threads` uses one thread (benchmarks/threads.py: on a 2-CPU
+#: machine one thread was the fastest setting under every load measured and within 1.4x of the fastest when idle)
+ONE_THREAD_UP_TO_CPUS = 2
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def set_threads(requested: int | None) -> int:
-    """The CPU threads of this process's operators: `--threads`, or else torch's own choice. Returns the count."""
+    """The CPU threads of this process's operators: `--threads`; else one on a machine of 2 CPUs or fewer unless
+    OMP_NUM_THREADS says otherwise; else torch's own choice. Returns the count."""
+    if requested is None and "OMP_NUM_THREADS" not in os.environ and usable_cpus() <= ONE_THREAD_UP_TO_CPUS:
+        requested = 1
     if requested is not None:
         torch.set_num_threads(requested)
     return torch.get_num_threads()

@@ -166,6 +166,30 @@ def test_waiting_threads_sleep_unless_the_environment_says_otherwise(monkeypatch
     assert "OMP_WAIT_POLICY" not in os.environ
 
 
+@pytest.mark.parametrize("cpus, environment, expected", [
+    (2, {}, 1),                            # a 2-CPU machine: one thread (benchmarks/threads.py)
+    (1, {}, 1),
+    (8, {}, "torch's"),                    # more CPUs: torch's own count
+    (2, {"OMP_NUM_THREADS": "2"}, "torch's"),  # the environment's choice is kept
+])
+def test_without_threads_a_small_machine_trains_on_one_thread(monkeypatch, cpus, environment, expected):
+    import torch
+
+    from gantoolkit import device
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)  # stands for torch's own choice
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(device, "usable_cpus", lambda: cpus)
+        assert device.set_threads(None) == (3 if expected == "torch's" else expected)
+        assert device.set_threads(2) == 2  # --threads always wins
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_threads_flag_sets_the_training_threads_and_may_change_on_resume(cli, tmp_path):
     import torch
 

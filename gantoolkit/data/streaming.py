@@ -101,11 +101,9 @@ def stream_reason(nbytes: int, option: bool | None) -> str | None:
 
 def default_workers() -> int:
     """DEFAULT_WORKERS, or the CPUs this process may use when fewer."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(DEFAULT_WORKERS, cpus))
+    from gantoolkit.device import usable_cpus
+
+    return max(1, min(DEFAULT_WORKERS, usable_cpus()))
 
 
 class BatchOrder(Sampler[list[int]]):
