@@ -45,6 +45,7 @@ def main() -> None:
 
     from gantoolkit.builtin.configs import PRESETS
     from gantoolkit.builtin.datasets.digits import RECOMMENDED_SIZE, resize_digits
+    from gantoolkit.options import inline_options, parse_assignments
 
     judge = train_judge(RECOMMENDED_SIZE)
     floor = real_floor(judge, RECOMMENDED_SIZE)
@@ -54,7 +55,9 @@ def main() -> None:
     records: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     for augment in args.augment:
-        layer = {**base, "data": {"name": "digits", "per_class": args.per_class}, "augment": augment}
+        name, options = inline_options(augment, "--augment")
+        layer = {**base, "data": {"name": "digits", "per_class": args.per_class},
+                 "augment": {"name": name, **parse_assignments(options, "--augment")}}
         if args.steps:
             layer["steps"] = args.steps
         steps = int(layer.get("steps", 1000))
