@@ -72,6 +72,22 @@ def test_digits_per_class_takes_the_first_n_of_each_class_for_small_data() -> No
     assert "per_class=18" in one_line(e)
 
 
+def test_digits_subset_seed_draws_a_fixed_random_n_of_each_class() -> None:
+    full = Digits().load(DataRequest(image_size=8))
+    drawn = Digits(per_class=18, subset_seed=0).load(DataRequest(image_size=8))
+    again = Digits(per_class=18, subset_seed=0).load(DataRequest(image_size=8))
+    other = Digits(per_class=18, subset_seed=1).load(DataRequest(image_size=8))
+    first = Digits(per_class=18).load(DataRequest(image_size=8))
+    assert torch.bincount(drawn.labels).tolist() == [18] * 10
+    assert torch.equal(drawn.data, again.data) and not torch.equal(drawn.data, other.data)
+    assert not torch.equal(drawn.data, first.data)
+    rows = {tuple(row.flatten().tolist()) for row in full.data}
+    assert all(tuple(row.flatten().tolist()) in rows for row in drawn.data)  # real digits, each of its own class
+    with pytest.raises(DataError) as e:
+        Digits(subset_seed=0)
+    assert "per_class=N" in one_line(e)
+
+
 # -- folder ---------------------------------------------------------------------------------------------------------
 
 

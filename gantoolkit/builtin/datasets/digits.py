@@ -38,14 +38,31 @@ def resize_digits(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Te
 class Digits(DataSource):
     """1,797 grayscale 8×8 digits in 10 classes, upsampled to `--image-size` (a side or HxW; a new run: 16).
 
-    `per_class`: only the first N digits of each class, in the bundle's order (the same images every time), for
-    small-data experiments (`--data-opt per_class=18` is 10% of the digits: 180 images)."""
+    `per_class`: only N digits of each class, for small-data experiments (`--data-opt per_class=18` is 10% of the
+    digits: 180 images): the first N in the bundle's order, or with `subset_seed` N drawn at random with that seed
+    (the bundle's first digits come from few writers, so the first 180 are not a fair sample of the 1,797)."""
 
-    def __init__(self, per_class: int | None = None) -> None:
+    def __init__(self, per_class: int | None = None, subset_seed: int | None = None) -> None:
         if per_class is not None and per_class < 1:
             raise DataError(f"digits per_class must be at least 1, got {per_class}",
                             "use e.g. per_class=18 (10% of the digits), or leave it out to take all 1,797")
+        if subset_seed is not None and per_class is None:
+            raise DataError("digits subset_seed chooses which per_class digits are taken, but no per_class is given",
+                            "add --data-opt per_class=N, or leave subset_seed out")
         self.per_class = per_class
+        self.subset_seed = subset_seed
+
+    def subset(self, labels: torch.Tensor) -> torch.Tensor:
+        """The indices kept by `per_class` (and `subset_seed`), in the bundle's order."""
+        assert self.per_class is not None
+        rng = torch.Generator().manual_seed(self.subset_seed) if self.subset_seed is not None else None
+        kept = []
+        for c in range(10):
+            of_class = torch.nonzero(labels == c).flatten()
+            if rng is not None:
+                of_class = of_class[torch.randperm(len(of_class), generator=rng)]
+            kept.append(of_class[: self.per_class])
+        return torch.cat(kept).sort().values
 
     def recommend(self, config: Any) -> dict[str, Any]:
         """16×16, DCGAN widths of 32, and the measured schedule of the chosen loss (flags override each)."""
@@ -63,8 +80,7 @@ class Digits(DataSource):
         images = torch.from_numpy(bunch.images).float().div(16.0).unsqueeze(1)
         labels = torch.from_numpy(bunch.target).long()
         if self.per_class is not None:
-            keep = torch.cat([torch.nonzero(labels == c).flatten()[: self.per_class] for c in range(10)]).sort().values
-            images, labels = images[keep], labels[keep]
+            images, labels = images[self.subset(labels)], labels[self.subset(labels)]
         data = resize_digits(images, size)
         info = DataInfo(
             source="digits",
