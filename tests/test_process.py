@@ -61,6 +61,23 @@ def same_tensors(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
+def test_a_checkpoint_is_written_after_the_old_ones_it_replaces_are_gone(cli, tmp_path, monkeypatch):
+    """With --keep-checkpoints K, at most K-1 older checkpoints exist while one is written, so a run killed between
+    writing and pruning never holds more than K (a resume keeps whatever a run holds)."""
+    from gantoolkit.files import runs
+    from gantoolkit.training import trainer
+
+    held: list[int] = []
+    real = trainer.write_checkpoint
+    monkeypatch.setattr(trainer, "write_checkpoint", lambda path, *a, **k: (
+        held.append(len(runs.list_checkpoints(path.parent.parent))), real(path, *a, **k))[1])
+    result = cli("train", *TINY_DCGAN, "--image-size", "8", "--steps", "5", "--checkpoint-every", "1",
+                 "--keep-checkpoints", "2", "--out", "run")
+    assert result.exit_code == 0, result.output
+    assert held == [0, 1, 1, 1, 1]
+    assert [step for step, _ in runs.list_checkpoints(tmp_path / "run")] == [4, 5]
+
+
 def test_kill_9_at_random_moments_loses_nothing(tmp_path):
     """Killed twice at random moments while checkpointing every step (so often in the middle of a write), then
     resumed: the newest checkpoint is always complete, and the finished run is bit for bit the uninterrupted one."""

@@ -519,6 +519,8 @@ class Trainer:
         path = runs.checkpoint_path(self.run_dir, self.step)
         tensors, meta = self.state()
         if self.procs.is_main:  # the one writer (every process took part in gathering the state)
+            if self.cfg.keep_checkpoints > 1:  # room first: a run killed between writing and pruning would hold one
+                runs.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints - 1)  # more, which a resume keeps
             write_checkpoint(path, tensors, meta)
             runs.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
         self.last_checkpoint = path
