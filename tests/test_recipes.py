@@ -63,3 +63,19 @@ def test_the_digits_modern_preset_trains_the_recipe_it_names(cli):
     assert info["data"]["shape"] == [1, 16, 16]  # the digits' recommended size
     config = load_checkpoint(next(Path("modern/checkpoints").glob("*.safetensors"))).config
     assert (config.ema, config.lr_decay, config.steps) == (0.99, 0.5, 3)
+
+
+def test_the_stacked_digits_preset_trains_unconditionally_and_is_evaluated_on_the_protocols_metrics(cli, tmp_path,
+                                                                                                  monkeypatch):
+    monkeypatch.setenv("GANTOOL_CACHE", str(tmp_path / "cache"))
+    result = cli("train", "--config", "stacked-digits-modern", "--steps", "2", "--arch-opt", "ngf=8", "--arch-opt",
+                 "ndf=8", "--out", "stacked")
+    assert result.exit_code == 0, result.output
+    info = json.loads(cli("info", "stacked", "--json").output)
+    assert info["loss"] == {"name": "rpgan", "options": {"lazy_every": 4, "r1": 0.1, "r2": 0.1}}
+    assert info["cond"]["name"] == "none" and info["data"]["source"] == "stacked-digits"
+    assert info["data"]["shape"] == [3, 16, 16] and info["data"]["num_classes"] in (0, None)
+    result = cli("evaluate", "stacked", "--metrics", "stacked_modes,stacked_kl", "--n", "2000", "--out", "r.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(Path("r.json").read_text())
+    assert 1 <= report["stacked_modes"] <= 1000 and report["stacked_kl"] > report["stacked_kl_real"]
