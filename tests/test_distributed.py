@@ -68,17 +68,27 @@ def test_worker_arguments_reproduce_the_flags():
 # -- gradients averaged over processes == one process on the whole batch -------------------------------------------
 
 
-def _critic_problem():
-    """A tiny conditional critic with LayerNorm (as wgan-gp builds it), a batch of 8 and its fakes."""
+#: critic objectives whose penalties see each shard's own reals and fakes: W-loss with the gradient penalty on a
+#: critic with LayerNorm (as wgan-gp builds it), and R3GAN's relativistic pairing with R1 + R2 on its backbone
+CRITIC_RECIPES = {
+    "wgan-gp": {"arch": {"name": "dcgan", "ngf": 4, "ndf": 4}, "loss": "wgan-gp"},
+    "rpgan-r1-r2": {"arch": {"name": "r3gan", "widths": [16, 8]}, "loss": {"name": "rpgan", "r1": 1.0, "r2": 1.0}},
+}
+
+
+def _critic_problem(recipe: str = "wgan-gp"):
+    """A tiny conditional critic of `recipe`, a batch of 8 and its fakes."""
     from gantoolkit.config import RunConfig, apply_layer
     from gantoolkit.models import build_models
     from gantoolkit.registry import get_registry
 
     torch.manual_seed(0)
-    config = apply_layer(RunConfig(), {"arch": {"name": "dcgan", "ngf": 4, "ndf": 4}, "loss": "wgan-gp",
-                                       "cond": "onehot", "latent_dim": 8}, "test")
+    config = apply_layer(RunConfig(), {**CRITIC_RECIPES[recipe], "cond": "onehot", "latent_dim": 8}, "test")
     info = DataInfo("t", "image", (1, 8, 8), num_classes=3)
     models = build_models(config, info, get_registry())
+    with torch.no_grad():  # fix-up initialisation zeroes each residual block's last convolution: perturb every
+        for p in models.critic.parameters():  # weight so that every one has a gradient to compare
+            p.add_(0.05 * torch.randn_like(p))
     real = torch.rand(8, 1, 8, 8) * 2 - 1
     labels = torch.arange(8) % 3
     with torch.no_grad():
@@ -87,7 +97,7 @@ def _critic_problem():
 
 
 def _critic_loss(models, real, fake, labels, rank: int) -> torch.Tensor:
-    """The trainer's critic objective on one shard: W-loss plus the gradient penalty (eps drawn by `rank`'s RNG)."""
+    """The trainer's critic objective on one shard: the loss plus its penalty (random draws from `rank`'s RNG)."""
     import functools
 
     from gantoolkit.components import PenaltyContext
@@ -98,7 +108,7 @@ def _critic_loss(models, real, fake, labels, rank: int) -> torch.Tensor:
     return loss + models.loss.penalty(PenaltyContext(functools.partial(critic, labels=labels), real, fake, rng, 0))
 
 
-def _averaging_worker(rank: int, store: str, out: str) -> None:
+def _averaging_worker(rank: int, store: str, out: str, recipe: str) -> None:
     import torch.distributed as dist
 
     from gantoolkit.training.optim import Update
@@ -106,7 +116,7 @@ def _averaging_worker(rank: int, store: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     processes = Processes(rank, rank, 2, dist.group.WORLD)
-    models, real, fake, labels = _critic_problem()
+    models, real, fake, labels = _critic_problem(recipe)
     mine = slice(4 * rank, 4 * rank + 4)
     loss = _critic_loss(models, real[mine], fake[mine], labels[mine], rank)
     Update(torch.optim.SGD(models.critic.parameters(), lr=0.0), None, processes.average_gradients)(loss)
@@ -117,15 +127,17 @@ def _averaging_worker(rank: int, store: str, out: str) -> None:
 
 
 @pytest.mark.process
-def test_averaged_gradients_through_the_gradient_penalty_equal_one_process_on_the_whole_batch(tmp_path):
+@pytest.mark.parametrize("recipe", list(CRITIC_RECIPES))
+def test_averaged_gradients_through_the_penalties_equal_one_process_on_the_whole_batch(tmp_path, recipe):
     import torch.multiprocessing as mp
 
     out = tmp_path / "grads.pt"
-    mp.start_processes(_averaging_worker, args=(str(tmp_path / "store"), str(out)), nprocs=2, start_method="spawn")
+    mp.start_processes(_averaging_worker, args=(str(tmp_path / "store"), str(out), recipe), nprocs=2,
+                       start_method="spawn")
     averaged = torch.load(out, weights_only=True)
-    # one process, the whole batch: every term is a mean over examples, so the whole batch's objective is the mean
-    # of the two halves' (with the same interpolation weights as the two ranks drew)
-    models, real, fake, labels = _critic_problem()
+    # one process, the whole batch: every term is a mean over examples (or over real/fake pairs), so the whole
+    # batch's objective is the mean of the two halves' (with the same random draws as the two ranks made)
+    models, real, fake, labels = _critic_problem(recipe)
     halves = [_critic_loss(models, real[4 * r: 4 * r + 4], fake[4 * r: 4 * r + 4], labels[4 * r: 4 * r + 4], r)
               for r in range(2)]
     (0.5 * (halves[0] + halves[1])).backward()
@@ -209,6 +221,33 @@ def test_two_process_run_resumed_with_two_processes_is_bit_identical(runs_dir):
     resumed = load_file(runs_dir / "split" / "checkpoints" / "step-00000004.safetensors")
     assert straight.keys() == resumed.keys()
     assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
+
+
+#: the modern recipe's parts, tiny: R3GAN's backbone, relativistic pairing with R1 + R2 every 2nd critic step,
+#: DiffAugment on reals and fakes, EMA; one-hot conditioning on 8x8 digits
+MODERN = ["--arch", "r3gan", "--arch-opt", "widths=16,8", "--loss", "rpgan", "--loss-opt", "r1=1,r2=1",
+          "--loss-opt", "lazy_every=2", "--augment", "diffaug", "--n-critic", "2", "--cond", "onehot",
+          "--ema", "0.9", "--latent-dim", "16", "--image-size", "8", "--batch-size", "16", "--device", "cpu",
+          "--log-every", "1", "--checkpoint-every", "2", "--sample-every", "2"]
+
+
+@pytest.mark.process
+def test_the_modern_recipe_on_two_processes_resumes_bit_for_bit(tmp_path):
+    """r3gan + rpgan (R1 + R2, lazy) + diffaug + EMA on 2 gloo processes: 2 steps resumed to 4 on 2 processes equal
+    the straight 4 steps, every tensor of the checkpoint (both ranks' RNG streams included)."""
+    straight = run([*GANTOOL, "train", *MODERN, "--steps", "4", "--nproc-per-node", "2", "--out", "straight"],
+                   tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    split = run([*GANTOOL, "train", *MODERN, "--steps", "2", "--nproc-per-node", "2", "--out", "split"], tmp_path)
+    assert split.returncode == 0, split.stderr
+    resumed = run([*GANTOOL, "train", "--resume", "split", "--steps", "4", "--nproc-per-node", "2"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (load_file(tmp_path / r / "checkpoints" / "step-00000004.safetensors") for r in ("straight", "split"))
+    assert a.keys() == b.keys() and "rng.train.rank1" in a
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    records = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4] and all(torch.isfinite(torch.tensor(r["loss_d"]))
+                                                                for r in records)
 
 
 @pytest.mark.process
