@@ -22,19 +22,25 @@ less). One torch thread by default (--threads), the same for both sides.
 
 On a GPU (BENCHMARKS.md §6: `--device cuda`, with `--amp` and `--compile` for the toolkit's bf16 autocast, channels_last
 and torch.compile; the reference stays the example, fp32): images per second of both and their peak memory. Not run
-on the machine this was written on (no GPU).
+on the machine this was written on (no GPU). `--arch r3gan` times the modern backbone the same way (`gantool train
+--arch r3gan` with the flags above; the reference loop runs copies of its bare generator and critic):
+
+    python benchmarks/overhead.py --device cuda --amp --compile --arch r3gan
+
 `--logger tensorboard` (any registered logger names, comma-separated) gives the toolkit side the loggers `gantool
 train --logger` would (they get every metrics.jsonl record, at --log-every); with `--against toolkit` the other side
 is the same run without them (same seed, same weights), so the ratio is what the loggers cost, measured side by side:
 
     python benchmarks/overhead.py --logger tensorboard --against toolkit --log-every 4
 
-Writes benchmarks/results/overhead.json (overhead_cuda.json on a GPU; overhead_LOGGER.json with --logger).
+Writes benchmarks/results/overhead.json (overhead_cuda.json on a GPU, overhead_r3gan.json with --arch r3gan,
+overhead_LOGGER.json with --logger).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import os
@@ -97,20 +103,28 @@ def attach_loggers(trainer, monitor, run_dir: Path):
 
 
 class Reference:
-    """pytorch/examples dcgan/main.py: netG, netD (with Sigmoid), BCELoss, Adam, one D and one G update."""
+    """pytorch/examples dcgan/main.py: netG, netD (with Sigmoid), BCELoss, Adam, one D and one G update.
+
+    With `--arch dcgan` netG and netD are the example's own modules (weights copied from the toolkit's); with
+    another architecture (`--arch r3gan`) they are copies of the toolkit's bare generator and critic bodies (no
+    conditioning wrapper), run by the same loop."""
 
     def __init__(self, trainer, dataset, nz: int = 100) -> None:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from tests.test_components import reference_dcgan
-
         self.device = trainer.device
-        netG, body_d = reference_dcgan(nz=nz)
-        self.netG, self.netD = netG.to(self.device), nn.Sequential(*body_d, nn.Sigmoid()).to(self.device)
-        g_params = list(trainer.G.parameters())
-        d_params = list(trainer.D.parameters())
-        for mine, theirs in ((g_params, self.netG.parameters()), (d_params, self.netD.parameters())):
-            for p, q in zip(mine, theirs, strict=True):
-                q.data.copy_(p.data)
+        if trainer.cfg.arch.name == "dcgan":
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from tests.test_components import reference_dcgan
+
+            netG, body_d = reference_dcgan(nz=nz)
+            self.netG, self.netD = netG.to(self.device), nn.Sequential(*body_d, nn.Sigmoid()).to(self.device)
+            g_params = list(trainer.G.parameters())
+            d_params = list(trainer.D.parameters())
+            for mine, theirs in ((g_params, self.netG.parameters()), (d_params, self.netD.parameters())):
+                for p, q in zip(mine, theirs, strict=True):
+                    q.data.copy_(p.data)
+        else:
+            self.netG = copy.deepcopy(trainer.G.body)
+            self.netD = nn.Sequential(copy.deepcopy(trainer.D.body), nn.Sigmoid())
         self.criterion = nn.BCELoss()
         self.optimizerD = torch.optim.Adam(self.netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.optimizerG = torch.optim.Adam(self.netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -162,6 +176,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (BENCHMARKS.md §6)")
+    parser.add_argument("--arch", default="dcgan", choices=["dcgan", "r3gan"],
+                        help="both sides' model (default dcgan, pytorch/examples'; r3gan: the modern backbone)")
     parser.add_argument("--amp", action="store_true", help="toolkit side: --amp (bf16 autocast on CUDA)")
     parser.add_argument("--compile", action="store_true", help="toolkit side: --compile")
     parser.add_argument("--toolkit-g-batch", default="reuse", choices=["reuse", "fresh"],
@@ -175,11 +191,13 @@ def main() -> None:
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     if args.out is None:
-        suffix = ("_cuda" if cuda else "") + ("_fresh" if args.toolkit_g_batch == "fresh" else "") + \
+        suffix = ("_cuda" if cuda else "") + ("" if args.arch == "dcgan" else f"_{args.arch}") + \
+            ("_fresh" if args.toolkit_g_batch == "fresh" else "") + \
             "".join(f"_{name}" for name in args.logger.split(",") if name) + \
             ("_vs_toolkit" if args.against == "toolkit" else "")
         args.out = Path(__file__).parent / "results" / f"overhead{suffix}.json"
-    extra = {**({"amp": True} if args.amp else {"amp": False}), **({"compile": True} if args.compile else {}),
+    extra = {"arch": args.arch, **({"amp": True} if args.amp else {"amp": False}),
+             **({"compile": True} if args.compile else {}),
              "g_batch": args.toolkit_g_batch, **({"loggers": args.logger} if args.logger else {}),
              **({"log_every": args.log_every} if args.log_every else {})}
     if args.threads:
@@ -240,7 +258,7 @@ def main() -> None:
                           "ratios": ratios, "median_ratio": statistics.median(ratios), "quartiles": [q[0], q[2]]}
     print()
     where = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"DCGAN 64x64, batch 64, {where}, toolkit {extra}, {args.pairs} pairs of {args.block} steps")
+    print(f"{args.arch} 64x64, batch 64, {where}, toolkit {extra}, {args.pairs} pairs of {args.block} steps")
     other = "without loggers" if args.against == "toolkit" else "pytorch/examples"
     print(f"{'':14} {'gantool train':>14} {other:>17} {'median ratio':>13}   quartiles")
     for clock, row in summary.items():
