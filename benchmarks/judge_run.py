@@ -24,11 +24,18 @@ from digit_judge import train_judge
 from digits import frechet, judge_features
 
 
-def judge_run(run: Path, n: int, seed: int) -> dict:
-    """The judged figures of `run`'s EMA generator on `n` samples (n/10 per class) drawn with `seed`."""
+def real_digits(size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """All 1,797 real digits at `size` (uint8, the model-size round trip) and their labels."""
     from sklearn.datasets import load_digits
 
     from gantoolkit.builtin.datasets.digits import resize_digits
+
+    digits = load_digits()
+    return resize_digits(torch.from_numpy(digits.images).float().div(16).unsqueeze(1), size), digits.target
+
+
+def judge_run(run: Path, n: int, seed: int) -> dict:
+    """The judged figures of `run`'s EMA generator on `n` samples (n/10 per class) drawn with `seed`."""
     from gantoolkit.data import to_uint8
     from gantoolkit.sampling.generator import load_generator
 
@@ -39,7 +46,7 @@ def judge_run(run: Path, n: int, seed: int) -> dict:
     assert labels is not None, "the run must be conditional (--cond onehot or another labelled conditioning)"
     images, asked = to_uint8(samples), labels.numpy()
     predicted = judge.predict(images)
-    real = resize_digits(torch.from_numpy(load_digits().images).float().div(16).unsqueeze(1), size)
+    real, _ = real_digits(size)
     per_class = [float((predicted[asked == c] == c).mean()) for c in range(10)]
     misread = [np.bincount(predicted[(asked == c) & (predicted != c)], minlength=10).tolist() for c in range(10)]
     return {"run": str(run), "step": model.checkpoint.step, "n": n, "seed": seed, "image_size": size,
@@ -49,14 +56,9 @@ def judge_run(run: Path, n: int, seed: int) -> dict:
 
 def real_per_class(size: int) -> list[float]:
     """The judge's per-class accuracy on the real digits (all 1,797, its own training part included) at `size`."""
-    from sklearn.datasets import load_digits
-
-    from gantoolkit.builtin.datasets.digits import resize_digits
-
-    digits = load_digits()
-    images = resize_digits(torch.from_numpy(digits.images).float().div(16).unsqueeze(1), size)
+    images, labels = real_digits(size)
     predicted = train_judge(size).predict(images)
-    return [float((predicted[digits.target == c] == c).mean()) for c in range(10)]
+    return [float((predicted[labels == c] == c).mean()) for c in range(10)]
 
 
 def neighbour_pairs(k: int = 5) -> dict[tuple[int, int], int]:
