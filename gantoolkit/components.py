@@ -252,6 +252,16 @@ class ControllerContext:
     real: torch.Tensor | None = None
     real_features: torch.Tensor | None = None
     real_labels: torch.Tensor | None = None
+    #: the critic's raw scores of `fake` and `real` under their labels (B each), as the adversarial loss got them;
+    #: `real_scores` is None in the generator step
+    fake_scores: torch.Tensor | None = None
+    real_scores: torch.Tensor | None = None
+    #: this step's critic as critic(x, labels) -> B raw scores (frozen in the generator step, so gradients reach
+    #: only x), for a term that scores a batch under other labels; each call is one more critic pass. None outside
+    #: training
+    critic: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
+    #: the run's random generator on the device: a term's random draws come from it so a run resumes bit for bit
+    generator: torch.Generator | None = None
 
 
 class TrainingController:

@@ -1189,10 +1189,7 @@ def _conditioning_terms(chk: _Check, cond: Conditioning, module: nn.Module | Non
     real = (torch.rand(BATCH, *info.shape, generator=rng) * 2 - 1).to(device)
     fake_h = torch.randn(BATCH, 16, generator=rng).to(device).requires_grad_(True)
     real_h = torch.randn(BATCH, 16, generator=rng).to(device).requires_grad_(True)
-    contexts = {
-        "discriminator_term": ControllerContext(fake, fake_h, None, labels, module, real, real_h, labels),
-        "generator_term": ControllerContext(fake, fake_h, None, labels, module),
-    }
+    contexts = _term_contexts(fake, fake_h, None, labels, module, real, real_h)
     terms = []
     for method, ctx in contexts.items():
         with chk.step("conditioning-terms", f"{method} {where}"):
@@ -1200,6 +1197,26 @@ def _conditioning_terms(chk: _Check, cond: Conditioning, module: nn.Module | Non
         if term is not None:
             terms.append(_loss_value(chk, method, term, where))
     return terms
+
+
+def _term_contexts(fake: torch.Tensor, fake_h: torch.Tensor, codes: torch.Tensor | None, labels: torch.Tensor,
+                   module: nn.Module | None, real: torch.Tensor, real_h: torch.Tensor) -> dict[str, ControllerContext]:
+    """A critic step's and a generator step's context for a loss term, with a stand-in critic (a fixed linear score
+    of the data and the one-hot labels) that is differentiable in x."""
+    rng = torch.Generator(device=fake.device).manual_seed(5)
+    weights = torch.randn(fake[0].numel(), generator=torch.Generator().manual_seed(6)).to(fake.device)
+
+    def critic(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        shift = 0.0 if y is None else y.to(x.dtype)
+        return x.flatten(1) @ weights.to(x.dtype) + shift
+
+    scores = critic(fake, labels), critic(real, labels)
+    return {
+        "discriminator_term": ControllerContext(fake, fake_h, codes, labels, module, real, real_h, labels,
+                                                *scores, critic, rng),
+        "generator_term": ControllerContext(fake, fake_h, codes, labels, module, fake_scores=scores[0],
+                                            critic=critic, generator=rng),
+    }
 
 
 # -- controllers ----------------------------------------------------------------------------------------------
@@ -1234,8 +1251,7 @@ def check_controller(
     chk.require(supported, "setup", "setup() refuses both labelled images and labelled vectors")
     if train:
         for info in supported:
-            cond = "onehot" if info.is_image else "none"
-            config = _config(_partner_arch(info), "bce", cond, {name: dict(options or {})}, controllers=[name])
+            config = _config(_partner_arch(info), "bce", "onehot", {name: dict(options or {})}, controllers=[name])
             _train_roundtrip(chk, registry, config, tiny_dataset(info.shape))
 
 
@@ -1267,10 +1283,7 @@ def _check_controller_parts(chk: _Check, ctrl: TrainingController, info: DataInf
     fake_h = torch.randn(BATCH, 16, generator=rng, requires_grad=True)
     real = torch.rand(BATCH, *info.shape, generator=rng) * 2 - 1
     real_h = torch.randn(BATCH, 16, generator=rng, requires_grad=True)
-    contexts = {
-        "discriminator_term": ControllerContext(fake, fake_h, codes, labels, module, real, real_h, labels),
-        "generator_term": ControllerContext(fake, fake_h, codes, labels, module),
-    }
+    contexts = _term_contexts(fake, fake_h, codes, labels, module, real, real_h)
     for method, ctx in contexts.items():
         with chk.step("controller-terms", f"{method} {where}"):
             term = getattr(ctrl, method)(ctx)

@@ -154,7 +154,8 @@ class Trainer:
             self._observe(real_s)
             fake_s, fake_h = self.forward_d(fake, y_fake)
             loss_d = loss.discriminator_loss(real_s.float(), fake_s.float())
-            loss_d = loss_d + self._controller_terms("discriminator", fake, fake_h, codes, y_fake, real, real_h, y)
+            loss_d = loss_d + self._controller_terms("discriminator", (fake, fake_h, fake_s), codes, y_fake,
+                                                     (real, real_h, real_s, y))
             critic = functools.partial(D, labels=y)  # eager: the penalty differentiates twice
             penalty = loss.penalty(PenaltyContext(critic, real, fake, self.rng, self.step * self.n_critic + k,
                                                   self.update_d.scaler))  # fp16: its loss scale
@@ -181,7 +182,7 @@ class Trainer:
                 loss_g = relativistic.generator_loss(fake_s.float(), real_s.float())
             else:
                 loss_g = self.loss.generator_loss(fake_s.float())
-            loss_g = loss_g + self._controller_terms("generator", fake, fake_h, codes, labels)
+            loss_g = loss_g + self._controller_terms("generator", (fake, fake_h, fake_s), codes, labels)
         self.update_g(loss_g)
         if self.ema is not None:
             self.ema.update(self.G)
@@ -234,19 +235,26 @@ class Trainer:
                 "loss_g": torch.where(skipped_g, 0.0, losses["loss_g"]),
                 "amp_skipped": (skipped_d | skipped_g).float()}
 
-    def _controller_terms(self, role: str, fake, fake_h, codes, y_fake, real=None, real_h=None, y_real=None):
-        """The sum of the conditioning's and every controller's `{role}_term`, each given its own critic module."""
+    def _controller_terms(self, role: str, fakes: tuple, codes, y_fake, reals: tuple = (None,) * 4):
+        """The sum of the conditioning's and every controller's `{role}_term`, each given its own critic module;
+        `fakes` is (batch, critic features, critic scores), `reals` the same and labels (in a critic step only)."""
+        (fake, fake_h, fake_s), (real, real_h, real_s, y_real) = fakes, reals
         parts: list[tuple[Any, Any]] = [(self.models.conditioning, self.D.cond_module)]
         for name, controller in self.models.controllers.items():
             module = self.D.controllers[name] if name in self.D.controllers else None  # noqa: SIM401 (ModuleDict)
             parts.append((controller, module))
         total: Any = 0.0
         for component, module in parts:
-            ctx = ControllerContext(fake, fake_h, codes, y_fake, module, real, real_h, y_real)
+            ctx = ControllerContext(fake, fake_h, codes, y_fake, module, real, real_h, y_real, fake_s, real_s,
+                                    self._score, self.rng)
             term = getattr(component, f"{role}_term")(ctx)
             if term is not None:
                 total = total + term
         return total
+
+    def _score(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The critic's raw scores of x under labels (`ControllerContext.critic`)."""
+        return self.forward_d(x, labels)[0]
 
     # -- the loop ---------------------------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ def register_controllers(register):
              summary="training + directions: InfoGAN codes joined to z, a Q head on the critic, lambda * MI term")
     register("ss-infogan", f"{_M}.infogan:SupervisedInfoGAN",
              summary="training + directions: InfoGAN with its categorical code tied to the labels (Q learns them)")
+    register("matching", f"{_M}.matching:MatchingAware",
+             summary="training: a matching-aware critic (GAN-CLS): real images under wrong labels rank below right")
 
 
 @hookimpl
