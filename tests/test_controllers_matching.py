@@ -100,3 +100,34 @@ def test_matching_resume_is_bit_identical(cli, tmp_path):
 def test_matching_refuses_what_it_cannot_do(cli, flags, message):
     result = cli("train", *TINY, "--steps", "2", "--controller", "matching", *flags, "--out", "bad")
     assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_onehot_match_option_adds_the_same_term_to_the_critic_only():
+    """`--cond-opt match=W`: the one-hot scheme's critic term is W times the controller's; the generator's is None."""
+    from gantoolkit.builtin.conditionings.onehot import OneHot
+
+    def critic(x, labels):
+        return labels.float() + 0 * x.flatten(1).sum(1)
+
+    labels = torch.arange(10).repeat(5)
+    x = torch.zeros(50, 1, 8, 8)
+    scores = critic(x, labels)
+
+    def ctx():  # the same draws for both
+        return ControllerContext(x, torch.zeros(50, 4), None, labels, None, x, torch.zeros(50, 4), labels,
+                                 scores, scores, critic, torch.Generator().manual_seed(1))
+
+    scheme = OneHot(match=3.0)
+    scheme.num_classes = 10
+    assert torch.allclose(scheme.discriminator_term(ctx()), 3.0 * controller().discriminator_term(ctx()))
+    assert scheme.generator_term(ctx()) is None and OneHot().discriminator_term(ctx()) is None
+
+
+@pytest.mark.parametrize(("check", "name", "options"), [
+    ("check_conditioning", "onehot", {"match": 1.0}),
+    ("check_controller", "matching", {"generator_weight": 1.0}),
+])
+def test_both_forms_pass_the_conformance_kit(check, name, options):
+    from gantoolkit import testing
+
+    getattr(testing, check)(name, options)

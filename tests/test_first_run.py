@@ -39,6 +39,18 @@ def test_digits_recommend_their_size_and_schedule_for_each_loss():
     assert gp.loss.options["lazy_every"] == 4 and gp.n_critic == 2
 
 
+def test_digits_recommend_the_matching_term_for_onehot_only():
+    config, advice = composed({"arch": "dcgan", "loss": "wgan-gp", "cond": "onehot"})
+    assert config.cond.options == {"match": 1.0} and advice["cond.match"] == 1.0
+    off, advice = composed({"arch": "dcgan", "loss": "wgan-gp", "cond": "onehot"}, {"cond": ["match=0"]})
+    assert off.cond.options == {"match": "0"} and "cond.match" not in advice  # the flag wins
+    for cond in ("none", "embed", "acgan"):
+        other, advice = composed({"arch": "dcgan", "loss": "bce", "cond": cond})
+        assert other.cond.options == {} and "cond.match" not in advice
+    stacked, _ = composed({"data": "stacked-digits", "arch": "dcgan", "loss": "bce", "cond": "onehot"})
+    assert stacked.cond.options == {}  # other data keeps the scheme's own default (no term)
+
+
 def test_a_loss_the_digits_do_not_know_gets_only_the_size_and_widths():
     from gantoolkit.plugins import PluginHost, PluginRecord
     from gantoolkit.registry import Registry, use_registry

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantoolkit.components import Conditioning
+from gantoolkit.builtin.conditionings.matching import wrong_label_ranking
+from gantoolkit.components import Conditioning, ControllerContext
+from gantoolkit.errors import ConfigError
 
 
 class Unconditional(Conditioning):
@@ -16,7 +18,18 @@ class Unconditional(Conditioning):
 
 
 class OneHot(Conditioning):
-    """z ⊕ onehot(y) into G; x ⊕ K planes (plane y all ones) into D (for vectors, x ⊕ onehot(y))."""
+    """z ⊕ onehot(y) into G; x ⊕ K planes (plane y all ones) into D (for vectors, x ⊕ onehot(y)).
+
+    Option: match, the weight of a matching-aware critic term (GAN-CLS: real images under a random wrong label
+    rank below their own, `gantoolkit.builtin.conditionings.matching`); 0 (the default) leaves it out.
+    """
+
+    def __init__(self, match: float = 0.0) -> None:
+        super().__init__()
+        if match < 0:
+            raise ConfigError(f"onehot match is a weight and cannot be negative, got {match}",
+                              "use --cond-opt match=1, or 0 to leave the term out")
+        self.match = match
 
     @property
     def generator_extra_dim(self) -> int:
@@ -36,3 +49,8 @@ class OneHot(Conditioning):
         if x.dim() == 4:
             onehot = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         return torch.cat([x, onehot], dim=1)
+
+    def discriminator_term(self, ctx: ControllerContext) -> torch.Tensor | None:
+        if not self.match or ctx.real is None:
+            return None
+        return self.match * wrong_label_ranking(ctx, ctx.real, ctx.real_labels, ctx.real_scores, self.num_classes)
