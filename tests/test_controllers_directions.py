@@ -199,7 +199,7 @@ def test_finders_and_controllers_are_listed_under_their_own_kinds_and_infogan_un
 
     controllers = {r["name"] for r in json.loads(cli("list", "controllers", "--json").output)}
     finders = {r["name"] for r in json.loads(cli("list", "finders", "--json").output)}
-    assert controllers == {"infogan", "ss-infogan"}
+    assert controllers == {"infogan", "ss-infogan", "matching"}
     assert finders == {"infogan", "ss-infogan", "sefa", "pca", "classifier"}
     assert {r["name"] for r in json.loads(cli("list", "direction-finders", "--json").output)} == finders
 
