@@ -335,6 +335,38 @@ def print_curve(records: list[dict[str, Any]]) -> None:
         print("\nno judged step has every seed at the target")
 
 
+def step_cost(variants: list[str], pairs: int, steps: int, out: Path) -> None:
+    """The first command's seconds per training step under each of `variants` (flag strings, e.g. "--cond-opt
+    match=1" and "--cond-opt match=0"), run alternately `pairs` times for `steps` steps each so that the machine's
+    drift hits all of them alike; the time between the first and the last logged step, from metrics.jsonl."""
+    root = Path(tempfile.mkdtemp(prefix="step-cost-"))
+    per_step: dict[str, list[float]] = {v: [] for v in variants}
+    for i in range(pairs):
+        for j, variant in enumerate(variants):
+            run = root / f"{i}-{j}"
+            command = [*FIRST_RUN, *shlex.split(variant), "--steps", str(steps), "--log-every", "50",
+                       "--sample-every", str(10 * steps), "--out", str(run)]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            timed = [r for r in logged if "elapsed_s" in r]
+            first, last = timed[0], timed[-1]
+            per_step[variant].append((last["elapsed_s"] - first["elapsed_s"]) / (last["step"] - first["step"]))
+            print(json.dumps({"pair": i, "variant": variant, "s_per_step": per_step[variant][-1]}), flush=True)
+    base = variants[-1]
+    print(f"\n`{' '.join(FIRST_RUN)}` plus each variant, {pairs} alternating runs of {steps} steps (median)\n")
+    print(f"| variant | ms per step | × `{base}` |")
+    print("|---|---|---|")
+    medians = {v: float(np.median(t)) for v, t in per_step.items()}
+    for variant, median in medians.items():
+        print(f"| `{variant}` | {1000 * median:.1f} | {median / medians[base]:.2f} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"protocol": "first command's seconds per step, variants alternated",
+                               "steps": steps, "pairs": pairs, "s_per_step": per_step, "median": medians},
+                              indent=2) + "\n")
+    print(f"\nwrote {out}")
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def first_run(seeds: int, n: int, out: Path, flags: list[str], curve_every: int = 0) -> None:
     """The README's command on 3 seeds, each timed (wall and CPU of the whole `gantool train` process), its final
     model judged by the SVC on `n` samples (n/10 per class); seed 0's final grid is copied to docs/first-run.png.
@@ -412,7 +444,13 @@ def main() -> None:
     parser.add_argument("--curve", type=int, default=0, metavar="STEPS",
                         help="with --first-run: judge a checkpoint every STEPS steps too (quality against minutes)")
     parser.add_argument("--flags", default="", help="with --first-run: flags added to the command (\"--steps 4000\")")
+    parser.add_argument("--step-cost", action="append", default=[], metavar="FLAGS",
+                        help="time the first command's steps with these flags (repeat: alternated, the last is the "
+                             "reference), --seeds pairs of --steps steps")
     args = parser.parse_args()
+    if args.step_cost:
+        out = args.out or RESULTS / "digits_step_cost.json"
+        return step_cost(args.step_cost, args.seeds or 5, args.steps, out)
     if args.first_run:
         out = args.out or RESULTS / "digits_first_run.json"
         return first_run(args.seeds or 3, args.n, out, shlex.split(args.flags), args.curve)
