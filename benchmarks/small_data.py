@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
     parser.add_argument("--every", type=int, help="judge a checkpoint every N steps too (default: the final only)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="train seeds first-seed, first-seed + 1, ...")
     parser.add_argument("--n", type=int, default=1000, help="samples judged per run")
     parser.add_argument("--out", type=Path, default=RESULTS / "small_data.json")
     args = parser.parse_args()
@@ -73,15 +74,15 @@ def main() -> None:
         if args.steps:
             layer["steps"] = args.steps
         steps = int(layer.get("steps", 1000))
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             points = recipe_curve(f"{args.recipe}, augment {augment}", layer, seed, args.every or steps, args.n,
                                   judge, real)
             curves += [{**point, "augment": augment} for point in points]
             records.append(curves[-1])
     chosen = "the first ones" if subset_seed is None else f"drawn at random, seed {subset_seed}"
     print(f"\n{args.recipe} on {10 * args.per_class} digits ({args.per_class} per class, {chosen}); FD to all "
-          f"1,797 real digits in the judge's features; mean ± standard error over {args.seeds} seeds, {args.n} "
-          "samples each\n")
+          f"1,797 real digits in the judge's features; mean ± standard error over {args.seeds} seeds (from seed "
+          f"{args.first_seed}), {args.n} samples each\n")
     print("| augmentation | cond-acc | worst class | FD | FD / FD without | CPU s |")
     print("|---|---|---|---|---|---|")
     fd_none = _mean_se([r["fd"] for r in records if r["augment"] == "none"])[0] if any(
