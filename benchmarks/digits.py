@@ -339,6 +339,8 @@ def step_cost(variants: list[str], pairs: int, steps: int, out: Path) -> None:
     """The first command's seconds per training step under each of `variants` (flag strings, e.g. "--cond-opt
     match=1" and "--cond-opt match=0"), run alternately `pairs` times for `steps` steps each so that the machine's
     drift hits all of them alike; the time between the first and the last logged step, from metrics.jsonl."""
+    from gantoolkit.curves import read_log
+
     root = Path(tempfile.mkdtemp(prefix="step-cost-"))
     per_step: dict[str, list[float]] = {v: [] for v in variants}
     for i in range(pairs):
@@ -347,8 +349,7 @@ def step_cost(variants: list[str], pairs: int, steps: int, out: Path) -> None:
             command = [*FIRST_RUN, *shlex.split(variant), "--steps", str(steps), "--log-every", "50",
                        "--sample-every", str(10 * steps), "--out", str(run)]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-            timed = [r for r in logged if "elapsed_s" in r]
+            timed = [r for r in read_log(run).records if "elapsed_s" in r]
             first, last = timed[0], timed[-1]
             per_step[variant].append((last["elapsed_s"] - first["elapsed_s"]) / (last["step"] - first["step"]))
             print(json.dumps({"pair": i, "variant": variant, "s_per_step": per_step[variant][-1]}), flush=True)

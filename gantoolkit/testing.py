@@ -1202,7 +1202,7 @@ def _conditioning_terms(chk: _Check, cond: Conditioning, module: nn.Module | Non
 def _term_contexts(fake: torch.Tensor, fake_h: torch.Tensor, codes: torch.Tensor | None, labels: torch.Tensor,
                    module: nn.Module | None, real: torch.Tensor, real_h: torch.Tensor) -> dict[str, ControllerContext]:
     """A critic step's and a generator step's context for a loss term, with a stand-in critic (a fixed linear score
-    of the data and the one-hot labels) that is differentiable in x."""
+    of the data plus the label's index) that is differentiable in x."""
     rng = torch.Generator(device=fake.device).manual_seed(5)
     weights = torch.randn(fake[0].numel(), generator=torch.Generator().manual_seed(6)).to(fake.device)
 
