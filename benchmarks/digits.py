@@ -214,10 +214,11 @@ RECIPES: dict[str, Any] = {
 
 
 def recipe_curve(name: str, layer: dict[str, Any], seed: int, every: int, n: int, judge: DigitJudge,
-                 real: np.ndarray) -> list[dict[str, Any]]:
+                 real: np.ndarray, fd_counts: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     """Train one recipe as `gantool train` composes it, a checkpoint every `every` steps; per checkpoint its EMA
     generator's cond-acc, worst class and Fréchet distance to the real digits in the judge's features, beside the
-    training CPU seconds up to it."""
+    training CPU seconds up to it. Each count in `fd_counts` adds `fd_<count>`, the FD of that many samples (a
+    larger sample has less of the small-sample bias that pulls every FD towards the same value)."""
 
     from gantoolkit.data import to_uint8
     from gantoolkit.recommend import compose
@@ -239,6 +240,9 @@ def recipe_curve(name: str, layer: dict[str, Any], seed: int, every: int, n: int
         points.append({"recipe": name, "seed": seed, "step": model.checkpoint.step,
                        "cpu_s": round(clock[model.checkpoint.step], 1), "cond_acc": float((predicted == asked).mean()),
                        "worst_class": min(per_class), "fd": frechet(real, judge_features(judge, images))})
+        for count in fd_counts:
+            more, _ = model.sample(count, seed=20_000 + seed)
+            points[-1][f"fd_{count}"] = frechet(real, judge_features(judge, to_uint8(more)))
         print(json.dumps(points[-1]), flush=True)
     shutil.rmtree(root, ignore_errors=True)
     return points
