@@ -122,6 +122,11 @@ class Loss(ABC):
     #: calls `generator_loss(fake_scores, real_scores)` at the cost of one more critic pass in the generator step; a
     #: loss that leaves it False is called with the fake scores alone and pays nothing
     needs_real_scores: bool = False
+    #: the score halfway between what the critic is trained to give reals and fakes, so that a score's sign reads
+    #: "real" or "fake" (logits: 0; LSGAN's 0-1 coding: 0.5); None where only differences of scores matter (the
+    #: W-losses, relativistic ones), whose scores have no fixed origin. ADA's r_t = E[sign(D(real))] reads the
+    #: sign of the real scores minus it
+    score_midpoint: float | None = 0.0
 
     def optimizer(self) -> OptimizerSpec:
         """The recommended optimizer for both networks (users may override it)."""
@@ -311,6 +316,10 @@ class Augmentation(ABC):
     augmented when sampling or evaluating.
     """
 
+    #: whether it adapts from the sign of the critic's real scores (ADA's r_t), which only a loss with a
+    #: `score_midpoint` gives a meaning; the run's banner says so when the loss has none
+    reads_score_sign: bool = False
+
     def setup(self, data: DataInfo) -> None:
         """Bind to the data before training; raise `ConfigError` (with a fix) for data it cannot augment (the
         default refuses anything but images)."""
@@ -327,7 +336,8 @@ class Augmentation(ABC):
     def observe(  # noqa: B027 - optional override
         self, real_scores: torch.Tensor, total: Callable[[torch.Tensor], torch.Tensor] | None = None
     ) -> None:
-        """The critic's raw scores (B,) on the augmented reals of each critic step, detached (ADA adapts from them).
+        """The critic's scores (B,) on the augmented reals of each critic step, detached, minus the loss's
+        `score_midpoint` (so a positive score reads "real"; raw where the loss has none); ADA adapts from them.
         `total` sums a tensor over the run's processes (None: one process). Stay on the device: no host sync."""
 
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -107,6 +107,8 @@ RULES: dict[str, str] = {
     "n-critic": "Loss.n_critic is an int >= 1",
     "critic-batchnorm-flag": "Loss.critic_batchnorm is a bool",
     "real-scores-flag": "Loss.needs_real_scores is a bool (True: generator_loss takes the real scores too)",
+    "score-midpoint": "Loss.score_midpoint is a finite number (the score halfway between real and fake) or None "
+                      "(scores without a fixed origin)",
     "optimizer": "Loss.optimizer() returns an OptimizerSpec with a known optimizer, lr > 0, betas in [0, 1)",
     "loss-scalar": "losses and penalties are 0-dim float tensors",
     "finite-losses": "losses stay finite, also for raw scores as large as +-30 (work on logits)",
@@ -168,6 +170,7 @@ RULES: dict[str, str] = {
     "sampler-describe": "Sampler.describe() returns one line",
     "logger-session": "a logger takes a session's records (start, scalars, a sample grid, a rollback, close) and a "
                       "resumed session's without raising, and writes only inside the run directory",
+    "augment-sign-flag": "Augmentation.reads_score_sign is a bool",
     "augment-output": "Augmentation.augment returns a finite tensor of its input's shape, dtype and device",
     "augment-seeded": "augment draws only from the generator it is given: the same generator state gives the same "
                       "output, and torch's global RNG is left untouched",
@@ -834,6 +837,10 @@ def check_loss(
                 f"critic_batchnorm must be True or False, got {obj.critic_batchnorm!r}")
     chk.require(isinstance(obj.needs_real_scores, bool), "real-scores-flag",
                 f"needs_real_scores must be True or False, got {obj.needs_real_scores!r}")
+    midpoint = obj.score_midpoint
+    chk.require(midpoint is None or (isinstance(midpoint, int | float) and not isinstance(midpoint, bool)
+                                     and math.isfinite(midpoint)), "score-midpoint",
+                f"score_midpoint must be a finite number or None, got {midpoint!r}")
     _check_optimizer(chk, obj)
     for device in _devices():
         _check_loss_values(chk, obj, device)
@@ -1666,6 +1673,8 @@ def _check_augmentation_on(chk: _Check, built: Callable[[], Any], device: torch.
     """The augmentation's rules on `device`."""
     where = "" if device.type == "cpu" else f" on {device}"
     obj = built()
+    chk.require(isinstance(obj.reads_score_sign, bool), "augment-sign-flag",
+                f"reads_score_sign must be True or False, got {obj.reads_score_sign!r}")
     x = (torch.rand(2 * BATCH, *IMAGE_SHAPE, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(device)
     x.requires_grad_(True)
     before = torch.get_rng_state()

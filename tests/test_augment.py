@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import types
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -240,6 +241,15 @@ def test_the_kit_finds_the_global_rng_and_state_left_out():
     with pytest.raises(ConformanceError, match=r"\[rule: augment-gradients\]"):
         check_augmentation(Detached, train=False)
 
+    class Vague(Augmentation):
+        reads_score_sign = "yes"
+
+        def augment(self, x, generator):
+            return x
+
+    with pytest.raises(ConformanceError, match=r"\[rule: augment-sign-flag\]"):
+        check_augmentation(Vague, train=False)
+
 
 # -- in training ------------------------------------------------------------------------------------------------
 
@@ -381,6 +391,56 @@ def test_a_plugin_augmentation_trains_through_the_registry(cli):
         result = cli(*train_args("--steps", "2", "--n-critic", "2", "--augment", "flip", "--out", "run"))
     assert result.exit_code == 0, result.output
     assert Flip.calls == 2 * (2 * 2 + 1)  # per step: reals and fakes of each critic step, the generator's fakes
+
+
+class Recorder(Augmentation):
+    """Records the scores the trainer hands `observe` (the identity otherwise)."""
+
+    reads_score_sign = True
+    seen: ClassVar[list[torch.Tensor]] = []
+
+    def augment(self, x, generator):
+        return x
+
+    def observe(self, real_scores, total=None):
+        Recorder.seen.append(real_scores)
+
+
+@pytest.mark.parametrize("loss, midpoint", [("bce", 0.0), ("lsgan", 0.5), ("wgan-gp", 0.0), ("rpgan", 0.0)])
+def test_observe_sees_the_real_scores_centred_on_the_losss_midpoint(loss, midpoint):
+    """ADA's r_t = E[sign D(real)] reads "real" above the loss's midpoint: LSGAN codes reals 1 and fakes 0, so its
+    scores reach the augmentation minus 0.5; scores without an origin (wgan-gp, rpgan) reach it raw."""
+    from gantoolkit.registry import get_registry
+    from gantoolkit.training.trainer import Trainer
+
+    Recorder.seen = []
+    trainer = types.SimpleNamespace(models=types.SimpleNamespace(augment=Recorder()),
+                                    procs=types.SimpleNamespace(active=False),
+                                    loss=get_registry().create("loss", loss, {}))
+    scores = torch.tensor([-1.0, 0.25, 0.75, 2.0])
+    Trainer._observe(trainer, scores)  # type: ignore[arg-type]
+    torch.testing.assert_close(Recorder.seen[0], scores - midpoint)
+    ada = ADA(p=0.5, interval=1, kimg=0.004)  # reals scored 0.25: "real" in logits, below LSGAN's midpoint
+    trainer.models.augment = ada
+    Trainer._observe(trainer, torch.full((4,), 0.25))
+    assert (ada.p.item() < 0.5) == (loss == "lsgan")  # r_t = -1 for LSGAN (p falls), +1 otherwise (p rises)
+
+
+@pytest.mark.parametrize("loss, augment, noted", [
+    ("wgan-gp", ("--augment", "ada"), True),
+    ("rpgan", ("--augment", "ada"), True),
+    ("bce", ("--augment", "ada"), False),
+    ("lsgan", ("--augment", "ada"), False),
+    ("wgan-gp", ("--augment", "ada:adapt=false,p=0.3"), False),
+    ("wgan-gp", ("--augment", "diffaug"), False),
+])
+def test_the_banner_says_when_adas_sign_means_nothing_for_the_loss(cli, loss, augment, noted):
+    result = cli(*train_args("--loss", loss, "--steps", "1", *augment, "--out", "run"))
+    assert result.exit_code == 0, result.output
+    note = "adapts from the sign of the critic's real scores"
+    assert (note in result.output) == noted, result.output
+    if noted:
+        assert f"loss {loss!r}" in result.output and "adapt=false" in result.output
 
 
 @pytest.mark.process

@@ -214,6 +214,10 @@ class NaNPenalty(BCE):
         return ctx.critic(ctx.real).mean() * float("nan")
 
 
+class TextMidpoint(BCE):
+    score_midpoint = "0"  # type: ignore[assignment]
+
+
 class UnscaledR1(BCE):
     """R1 as the guide showed it before ctx.gradients: its gradients vanish under fp16 (no loss scale)."""
 
@@ -242,6 +246,7 @@ class UnscaledGP(WGAN):
         (PerSample, "loss-scalar", "0-dim float tensor, got (8,)"),
         (UnknownOptimizer, "optimizer", "'adamax'"),
         (NaNPenalty, "finite-losses", "penalty()"),
+        (TextMidpoint, "score-midpoint", "a finite number or None, got '0'"),
     ],
 )
 def test_broken_losses_fail_with_their_rule(loss, rule, words):

@@ -102,7 +102,8 @@ def train(config: RunConfig, out: Path | None = None, console: Console | None = 
     trainer = Trainer(models, dataset, run_dir, device, processes)  # the last checks: nothing made yet
     loggers = _loggers(processes, config)
     processes.run_on_main(lambda: runs.make_run_dir(run_dir))
-    return _fit(trainer, console, loggers, 0, [*(notes or []), *_batch_note(trainer), *_stream_note(trainer)])
+    return _fit(trainer, console, loggers, 0,
+                [*(notes or []), *_batch_note(trainer), *_stream_note(trainer), *_score_sign_note(trainer)])
 
 
 def _setup(config: RunConfig, console: Console) -> tuple[distributed.Processes, torch.device, Console]:
@@ -145,6 +146,17 @@ def _batch_note(trainer: Trainer) -> list[str]:
         return []
     return [f"note: --batch-size {asked:,} is more than the {len(trainer.batches.data):,} examples of the data; each "
             f"batch is {used:,} (saved in the run as its batch size)"]
+
+
+def _score_sign_note(trainer: Trainer) -> list[str]:
+    """A line when the augmentation adapts from the sign of the critic's scores and the loss gives that sign no
+    meaning (no `score_midpoint`: the W-losses, relativistic ones)."""
+    augmentation, config = trainer.models.augment, trainer.cfg
+    if augmentation is None or not augmentation.reads_score_sign or trainer.loss.score_midpoint is not None:
+        return []
+    return [f"note: augmentation {config.augment.name!r} adapts from the sign of the critic's real scores, which loss "
+            f"{config.loss.name!r} leaves without meaning (only differences of its scores count); use --augment "
+            f"diffaug, or a fixed probability (--augment-opt adapt=false,p=0.3)"]
 
 
 def _stream_note(trainer: Trainer) -> list[str]:
@@ -208,7 +220,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], console: Console | None = N
         runs.MetricsLog(run_dir / runs.METRICS).truncate_after(ckpt.step)
         runs.remove_temporaries(run_dir)
 
-    notes = [*_logger_note(ckpt, config, registry), *_stream_note(trainer)]
+    notes = [*_logger_note(ckpt, config, registry), *_stream_note(trainer), *_score_sign_note(trainer)]
     return _fit(trainer, console, _loggers(processes, config), ckpt.step, notes, tidy)
 
 

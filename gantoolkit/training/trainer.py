@@ -195,11 +195,14 @@ class Trainer:
         return x if augmentation is None else augmentation.augment(x, self.rng)
 
     def _observe(self, real_scores: torch.Tensor) -> None:
-        """The critic's scores on the (augmented) reals, for an augmentation that adapts (ADA's p)."""
+        """The critic's scores on the (augmented) reals, centred on the loss's midpoint, for an augmentation that
+        adapts (ADA's p)."""
         if self.models.augment is not None:
             procs = self.procs
             total = (lambda t: procs.mean(t) * procs.world_size) if procs.active else None
-            self.models.augment.observe(real_scores.detach(), total)
+            midpoint = self.loss.score_midpoint
+            scores = real_scores.detach()
+            self.models.augment.observe(scores - midpoint if midpoint else scores, total)
 
     def _augment_scalars(self) -> dict[str, torch.Tensor]:
         """What the augmentation logs with the losses (ADA's `ada_p`), as device tensors."""

@@ -10,9 +10,10 @@ Each transform is applied to each sample with probability p, with the reference'
 - brightness + N(0, 0.2), contrast x 2^N(0, 0.5) (about 0, the middle grey of [-1, 1]), saturation: the distance
   from the channel mean x 2^N(0, 1) (colour images only).
 
-p adapts from the overfitting heuristic r_t = E[sign(D(real))] on the augmented reals: every `interval` critic
-steps, p moves by sign(r_t - target) x (reals seen in those steps) / (kimg x 1000), clamped to [0, P_MAX]. All of
-it stays on the device (no host sync); p and the running sums are saved in every checkpoint.
+p adapts from the overfitting heuristic r_t = E[sign(D(real))] on the augmented reals (the scores centred on the
+loss's `score_midpoint` by the trainer; `reads_score_sign` makes the banner say when the loss has none): every
+`interval` critic steps, p moves by sign(r_t - target) x (reals seen in those steps) / (kimg x 1000), clamped to
+[0, P_MAX]. All of it stays on the device (no host sync); p and the running sums are saved in every checkpoint.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class ADA(Augmentation):
             raise ConfigError(f"augmentation 'ada': xint_max is a share of the side in (0, 0.5], got {xint_max}")
         self.ops = parse_words(ops, OPS, "ada", "op")
         self.target, self.interval, self.kimg, self.adapt, self.xint_max = target, interval, kimg, adapt, xint_max
+        self.reads_score_sign = adapt
         self.p = torch.tensor(float(p))
         self.signs = torch.zeros(())  # the sum of sign(D(real)) since the last adjustment
         self.seen = torch.zeros(())  # the reals scored since then (both over every process)

@@ -12,6 +12,7 @@ class LSGAN(Loss):
     0-1-1 coding): critic 0.5 · (E[(D(x) − 1)²] + E[D(G(z))²]), generator 0.5 · E[(D(G(z)) − 1)²]."""
 
     n_critic = 1
+    score_midpoint = 0.5  # between the reals' 1 and the fakes' 0
 
     def optimizer(self) -> OptimizerSpec:
         return OptimizerSpec("adam", 2e-4, (0.5, 0.999))

@@ -27,6 +27,7 @@ class RPGAN(Loss):
 
     n_critic = 1
     needs_real_scores = True
+    score_midpoint = None  # only D(real) - D(fake) matters
 
     def __init__(self, r1: float = 1.0, r2: float = 1.0, lazy_every: int = 1) -> None:
         check_weight("rpgan", "r1", r1)

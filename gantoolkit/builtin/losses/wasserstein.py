@@ -13,6 +13,7 @@ class WGAN(Loss):
     """W-loss with weight clipping to [−clip, clip] after every critic step (Arjovsky et al.)."""
 
     n_critic = 5
+    score_midpoint = None  # the critic's scores are defined up to a constant
 
     def __init__(self, clip: float = 0.01) -> None:
         if not clip > 0:
@@ -41,6 +42,7 @@ class WGANGP(Loss):
     """
 
     n_critic = 5
+    score_midpoint = None  # the critic's scores are defined up to a constant
     critic_batchnorm = False
 
     def __init__(self, gp_weight: float = 10.0, lazy_every: int = 1) -> None:
