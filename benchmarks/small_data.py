@@ -8,6 +8,9 @@ Target: augmentation at least halves FD.
 
     OMP_NUM_THREADS=1 python benchmarks/small_data.py                      # the modern recipe, 3 seeds
     OMP_NUM_THREADS=1 python benchmarks/small_data.py --recipe digits-conditional --seeds 1
+    OMP_NUM_THREADS=1 python benchmarks/small_data.py --steps 20000 --every 4000 --fd-n 5000 \
+        --augment none diffaug:policy=translation ada:adapt=false,p=0.3 > small_data.log   # the README's table
+    # interrupted? the same command with --reuse small_data.log trains only the runs it had not finished
 """
 
 from __future__ import annotations
@@ -30,6 +33,17 @@ ANCHOR = {"source": "DiffAugment (Zhao et al. 2020), StyleGAN2 on 10% of CIFAR-1
           "fid_with": 14.5}
 
 
+def finished_runs(log: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The points an earlier invocation printed (one JSON object per line, among its other lines), by recipe and
+    seed."""
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            point = json.loads(line)
+            runs.setdefault((point["recipe"], point["seed"]), []).append(point)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="digits-modern", help="the preset trained on the small data")
@@ -46,6 +60,8 @@ def main() -> None:
     parser.add_argument("--fd-n", type=int, help="also the FD of this many samples (e.g. 5000: less small-sample "
                                                  "bias, which pulls every FD towards the same value)")
     parser.add_argument("--out", type=Path, default=RESULTS / "small_data.json")
+    parser.add_argument("--reuse", type=Path, help="the printed output of an earlier, interrupted invocation with "
+                                                   "the same settings: runs it finished are read, not trained again")
     args = parser.parse_args()
 
     from sklearn.datasets import load_digits
@@ -69,6 +85,7 @@ def main() -> None:
     base = PRESETS[args.recipe][1]
     records: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
+    done = finished_runs(args.reuse) if args.reuse else {}
     for augment in args.augment:
         name, options = inline_options(augment, "--augment")
         layer = {**base, "data": data,
@@ -77,8 +94,13 @@ def main() -> None:
             layer["steps"] = args.steps
         steps = int(layer.get("steps", 1000))
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            points = recipe_curve(f"{args.recipe}, augment {augment}", layer, seed, args.every or steps, args.n,
-                                  judge, real, (args.fd_n,) if args.fd_n else ())
+            recipe = f"{args.recipe}, augment {augment}"
+            points = done.get((recipe, seed), [])
+            if not points or points[-1]["step"] != steps or (args.fd_n and f"fd_{args.fd_n}" not in points[-1]):
+                points = recipe_curve(recipe, layer, seed, args.every or steps, args.n, judge, real,
+                                      (args.fd_n,) if args.fd_n else ())
+            else:
+                print(f"{recipe}, seed {seed}: read from {args.reuse}", flush=True)
             curves += [{**point, "augment": augment} for point in points]
             records.append(curves[-1])
     chosen = "the first ones" if subset_seed is None else f"drawn at random, seed {subset_seed}"
