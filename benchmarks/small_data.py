@@ -44,6 +44,20 @@ def finished_runs(log: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
     return runs
 
 
+def print_by_step(curves: list[dict[str, Any]], augments: list[str], key: str, seeds: int) -> None:
+    """The judged checkpoints: each augmentation's FD (`key`) per step, the mean over seeds, and its ratio to none's."""
+    steps = sorted({c["step"] for c in curves})
+    mean = {(a, s): _mean_se([c[key] for c in curves if c["augment"] == a and c["step"] == s])[0]
+            for a in augments for s in steps}
+    print(f"\n{key} by step, mean over {seeds} seeds (/ none: the ratio to no augmentation at the same step)\n")
+    print("| augmentation | " + " | ".join(f"{s:,}" for s in steps) + " |")
+    print("|---|" + "---|" * len(steps))
+    for a in augments:
+        print(f"| {a} | " + " | ".join(f"{mean[a, s]:.3f}" for s in steps) + " |")
+        if a != "none" and "none" in augments:
+            print(f"| {a} / none | " + " | ".join(f"{mean[a, s] / mean['none', s]:.2f}" for s in steps) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="digits-modern", help="the preset trained on the small data")
@@ -134,6 +148,8 @@ def main() -> None:
         ratio = summary[best][k][0] / without[k]
         print(f"target (augmentation at least halves FD), {k}: {'met' if ratio <= 0.5 else 'NOT met'} "
               f"(best: {best}, FD x {ratio:.2f})")
+    for k in fds if args.every else ():
+        print_by_step(curves, args.augment, k, args.seeds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"protocol": "issue 16: small data", "recipe": args.recipe,
                                     "per_class": args.per_class, "subset_seed": subset_seed, "steps": args.steps,
