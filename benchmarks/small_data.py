@@ -121,9 +121,10 @@ def main() -> None:
     print(f"\n{args.recipe} on {10 * args.per_class} digits ({args.per_class} per class, {chosen}); FD to all "
           f"1,797 real digits in the judge's features; mean ± standard error over {args.seeds} seeds (from seed "
           f"{args.first_seed}), {args.n} samples each\n")
-    fds = ["fd"] + ([f"fd_{args.fd_n}"] if args.fd_n else [])
-    heads = [f"FD ({args.n} samples) | / without"] + ([f"FD ({args.fd_n} samples) | / without"] if args.fd_n else [])
-    print(f"| augmentation | cond-acc | worst class | {' | '.join(heads)} | CPU s |")
+    counts = {"fd": args.n, **({f"fd_{args.fd_n}": args.fd_n} if args.fd_n else {})}  # key: samples judged
+    fds = list(counts)
+    heads = " | ".join(f"FD ({n} samples) | / without" for n in counts.values())
+    print(f"| augmentation | cond-acc | worst class | {heads} | CPU s |")
     print("|---|---|---|" + "---|---|" * len(fds) + "---|")
     none = [r for r in records if r["augment"] == "none"]
     without = {k: _mean_se([r[k] for r in none])[0] if none else float("nan") for k in fds}

@@ -319,6 +319,8 @@ class Augmentation(ABC):
     #: whether it adapts from the sign of the critic's real scores (ADA's r_t), which only a loss with a
     #: `score_midpoint` gives a meaning; the run's banner says so when the loss has none
     reads_score_sign: bool = False
+    #: what that banner line suggests instead (ADA names its fixed-probability options)
+    score_sign_fix: str = "use an augmentation that does not adapt from the critic's scores"
 
     def setup(self, data: DataInfo) -> None:
         """Bind to the data before training; raise `ConfigError` (with a fix) for data it cannot augment (the

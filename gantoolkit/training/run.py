@@ -155,8 +155,8 @@ def _score_sign_note(trainer: Trainer) -> list[str]:
     if augmentation is None or not augmentation.reads_score_sign or trainer.loss.score_midpoint is not None:
         return []
     return [f"note: augmentation {config.augment.name!r} adapts from the sign of the critic's real scores, which loss "
-            f"{config.loss.name!r} leaves without meaning (only differences of its scores count); use --augment "
-            f"diffaug, or a fixed probability (--augment-opt adapt=false,p=0.3)"]
+            f"{config.loss.name!r} leaves without meaning (only differences of its scores count); "
+            f"{augmentation.score_sign_fix}"]
 
 
 def _stream_note(trainer: Trainer) -> list[str]:

@@ -89,6 +89,8 @@ class ADA(Augmentation):
     1,560 critic steps at batch 64, a third of a digits run); adapt: false keeps p fixed; ops: which transforms;
     xint_max: the largest translation, a share of the side (1/8)."""
 
+    score_sign_fix = "use --augment diffaug, or a fixed probability (--augment-opt adapt=false,p=0.3)"
+
     def __init__(self, target: float = 0.6, p: float = 0.0, interval: int = 4, kimg: float = 100.0,
                  adapt: bool = True, ops: str = DEFAULT_OPS, xint_max: float = 0.125) -> None:
         if not 0 < target < 1:
