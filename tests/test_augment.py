@@ -178,6 +178,27 @@ def test_ada_p_rises_when_the_critic_is_sure_of_the_reals_and_falls_otherwise():
     assert fixed.p.item() == pytest.approx(0.3)
 
 
+def test_ada_ramp_follows_r3gans_cosine_from_zero_to_p_then_holds():
+    import math
+
+    ada = ADA(p=0.4, adapt=False, ramp=0.1, interval=1)  # 100 reals
+    assert ada.p.item() == 0
+    for seen in (25, 50, 75, 100, 125):
+        ada.observe(torch.full((25,), -1.0))  # the scores' signs do not matter
+        expected = 0.4 * 0.5 * (1 - math.cos(math.pi * min(seen / 100, 1)))
+        assert ada.p.item() == pytest.approx(expected, abs=1e-6), seen
+    again = ADA(p=0.4, adapt=False, ramp=0.1, interval=1)
+    half = ADA(p=0.4, adapt=False, ramp=0.1, interval=1)
+    half.observe(torch.ones(50))
+    again.load_state_dict({k: v.clone() for k, v in half.state_dict().items()})  # resumed mid-ramp
+    again.observe(torch.ones(25))
+    assert again.p.item() == pytest.approx(0.4 * 0.5 * (1 - math.cos(math.pi * 0.75)), abs=1e-6)
+    before = {k: v for k, v in half.state_dict().items() if k != "images"}  # a checkpoint from before the ramp
+    old = ADA(p=0.4, adapt=False, interval=1)
+    old.load_state_dict(before)
+    assert old.images.item() == 0
+
+
 def test_ada_adjusts_from_every_processes_reals():
     ada = ADA(p=0.5, interval=1, kimg=1)
     ada.observe(torch.full((10,), -1.0), total=lambda t: t + torch.tensor([50.0, 50.0]))  # others: all "real"
@@ -201,7 +222,9 @@ def test_ada_refuses_bad_options_and_data():
     from gantoolkit.testing import tiny_info
 
     for options, words in (({"target": 1.5}, "target"), ({"target": 0}, "target"), ({"p": 1.0}, "p is"),
-                           ({"interval": 0}, "interval"), ({"kimg": -1}, "kimg"), ({"ops": "xflip,spin"}, "spin")):
+                           ({"interval": 0}, "interval"), ({"kimg": -1}, "kimg"), ({"ops": "xflip,spin"}, "spin"),
+                           ({"ramp": -1, "adapt": False, "p": 0.3}, "ramp is"), ({"ramp": 10, "p": 0.3}, "choose one"),
+                           ({"ramp": 10, "adapt": False}, "p is 0")):
         with pytest.raises(ConfigError, match=words):
             ADA(**options)
     with pytest.raises(ConfigError, match="square"):
@@ -260,9 +283,10 @@ def train_args(*extra: str) -> list[str]:
 
 
 ADA_FAST = ("--augment", "ada", "--augment-opt", "p=0.5", "--augment-opt", "interval=1", "--augment-opt", "kimg=0.05")
+ADA_RAMP = ("--augment", "ada:adapt=false,p=0.6,ramp=0.2")
 
 
-@pytest.mark.parametrize("augment", [("--augment", "diffaug"), ADA_FAST], ids=["diffaug", "ada"])
+@pytest.mark.parametrize("augment", [("--augment", "diffaug"), ADA_FAST, ADA_RAMP], ids=["diffaug", "ada", "ada-ramp"])
 def test_resume_with_augmentation_equals_uninterrupted_training_bit_for_bit(cli, augment):
     common = ("--loss", "bce", "--checkpoint-every", "3", *augment)
     assert cli(*train_args(*common, "--steps", "6", "--out", "straight")).exit_code == 0
@@ -293,7 +317,7 @@ def test_ada_p_is_logged_checkpointed_and_restored(cli):
     assert p.shape == () and p.item() != pytest.approx(0.5)  # three moves of 16 / 50 from where it started
     assert lines[-1]["ada_p"] == pytest.approx(p.item(), abs=1e-6)  # the last step's p, logged
     assert ckpt.config.augment.options == {"target": 0.6, "p": 0.5, "interval": 1, "kimg": 0.05, "adapt": True,
-                                           "ops": "xflip,rotate90,xint,brightness,contrast,saturation",
+                                           "ramp": 0.0, "ops": "xflip,rotate90,xint,brightness,contrast,saturation",
                                            "xint_max": 0.125}  # every option recorded
 
     dataset = load_dataset(ckpt.config, get_registry())

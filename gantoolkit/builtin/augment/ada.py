@@ -13,7 +13,9 @@ Each transform is applied to each sample with probability p, with the reference'
 p adapts from the overfitting heuristic r_t = E[sign(D(real))] on the augmented reals (the scores centred on the
 loss's `score_midpoint` by the trainer; `reads_score_sign` makes the banner say when the loss has none): every
 `interval` critic steps, p moves by sign(r_t - target) x (reals seen in those steps) / (kimg x 1000), clamped to
-[0, P_MAX]. All of it stays on the device (no host sync); p and the running sums are saved in every checkpoint.
+[0, P_MAX]. With `adapt=false` p stays fixed, or with `ramp=K` rises from 0 to `p` over K thousand reals along
+R3GAN's cosine (brownvc/R3GAN, training/training_loop.py: its presets ramp p to 0.55 or 0.3 over 20M images). All of
+it stays on the device (no host sync); p and the running sums are saved in every checkpoint.
 """
 
 from __future__ import annotations
@@ -86,13 +88,14 @@ class ADA(Augmentation):
     """Adaptive discriminator augmentation. target: the r_t = E[sign D(real)] that p steers to (0.6, the paper's);
     p: the probability to start from; interval: critic steps between adjustments (4); kimg: thousands of real
     images over which p can cross [0, 1] (StyleGAN2-ADA's 500 is 2% of its 25M-image runs; 100 lets p cross in
-    1,560 critic steps at batch 64, a third of a digits run); adapt: false keeps p fixed; ops: which transforms;
+    1,560 critic steps at batch 64, a third of a digits run); adapt: false keeps p fixed; ramp: with adapt=false,
+    thousands of reals over which p rises from 0 to `p` (R3GAN's schedule; 0: no ramp); ops: which transforms;
     xint_max: the largest translation, a share of the side (1/8)."""
 
     score_sign_fix = "use --augment diffaug, or a fixed probability (--augment-opt adapt=false,p=0.3)"
 
     def __init__(self, target: float = 0.6, p: float = 0.0, interval: int = 4, kimg: float = 100.0,
-                 adapt: bool = True, ops: str = DEFAULT_OPS, xint_max: float = 0.125) -> None:
+                 adapt: bool = True, ramp: float = 0.0, ops: str = DEFAULT_OPS, xint_max: float = 0.125) -> None:
         if not 0 < target < 1:
             raise ConfigError(f"augmentation 'ada': target is the wanted E[sign D(real)], in (0, 1), got {target}",
                               "the paper's is 0.6")
@@ -104,12 +107,22 @@ class ADA(Augmentation):
             raise ConfigError(f"augmentation 'ada': kimg must be a positive number of thousands of images, got {kimg}")
         if not 0 < xint_max <= 0.5:
             raise ConfigError(f"augmentation 'ada': xint_max is a share of the side in (0, 0.5], got {xint_max}")
+        if not 0 <= ramp < float("inf"):
+            raise ConfigError(f"augmentation 'ada': ramp is a number of thousands of reals, at least 0, got {ramp}")
+        if ramp and not p:
+            raise ConfigError("augmentation 'ada': ramp raises p from 0 to the p given, and p is 0",
+                              f"--augment-opt adapt=false,p=0.3,ramp={ramp:g}")
+        if ramp and adapt:
+            raise ConfigError("augmentation 'ada': ramp sets p by schedule and adapt sets it from the critic; "
+                              "choose one", f"--augment-opt adapt=false,p={p},ramp={ramp:g} to ramp")
         self.ops = parse_words(ops, OPS, "ada", "op")
         self.target, self.interval, self.kimg, self.adapt, self.xint_max = target, interval, kimg, adapt, xint_max
         self.reads_score_sign = adapt
-        self.p = torch.tensor(float(p))
+        self.ramp, self.p_final = float(ramp), float(p)
+        self.p = torch.tensor(0.0 if ramp else float(p))
         self.signs = torch.zeros(())  # the sum of sign(D(real)) since the last adjustment
         self.seen = torch.zeros(())  # the reals scored since then (both over every process)
+        self.images = torch.zeros(())  # the reals scored in the whole run (the ramp's clock)
         self.calls = 0  # critic steps since then (a host count: the schedule needs no device value)
 
     def setup(self, data: DataInfo) -> None:
@@ -121,7 +134,8 @@ class ADA(Augmentation):
 
     def _to(self, device: torch.device) -> None:
         if self.p.device != device:
-            self.p, self.signs, self.seen = (t.to(device) for t in (self.p, self.signs, self.seen))
+            self.p, self.signs, self.seen, self.images = (t.to(device) for t in (self.p, self.signs, self.seen,
+                                                                                 self.images))
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         self._to(x.device)
@@ -168,8 +182,11 @@ class ADA(Augmentation):
         stats = torch.stack([signs.sum(), signs.new_tensor(float(signs.numel()))])
         if total is not None:  # every process's reals: the sums, and so p, are the same on every process
             stats = total(stats)
-        self.signs, self.seen = self.signs + stats[0], self.seen + stats[1]
+        self.signs, self.seen, self.images = self.signs + stats[0], self.seen + stats[1], self.images + stats[1]
         self.calls += 1
+        if self.ramp:  # R3GAN's cosine from 0 to p_final, then flat
+            done = (self.images / (self.ramp * 1000)).clamp(max=1)
+            self.p = self.p_final * 0.5 * (1 - torch.cos(torch.pi * done))
         if self.calls < self.interval:
             return
         if self.adapt:
@@ -179,7 +196,8 @@ class ADA(Augmentation):
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"p": self.p.detach().clone(), "signs": self.signs.detach().clone(),
-                "seen": self.seen.detach().clone(), "calls": torch.tensor(self.calls)}
+                "seen": self.seen.detach().clone(), "images": self.images.detach().clone(),
+                "calls": torch.tensor(self.calls)}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         if not state:  # a checkpoint of a run without ada
@@ -187,6 +205,9 @@ class ADA(Augmentation):
         device = self.p.device
         self.p, self.signs, self.seen = (state[k].detach().clone().float().reshape(()).to(device)
                                          for k in ("p", "signs", "seen"))
+        images = state.get("images")  # absent from checkpoints written before the ramp
+        self.images = torch.zeros((), device=device) if images is None else images.detach().clone().float().reshape(
+            ()).to(device)
         self.calls = int(state["calls"])
 
     def scalars(self) -> dict[str, torch.Tensor]:
